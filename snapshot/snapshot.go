@@ -1,0 +1,122 @@
+package snapshot
+
+// API CONTRACT (skeleton written by the lead; bodies marked "not implemented"
+// are to be filled in — keep the exported names and signatures, or say in the
+// commit message why one had to change).
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrCorrupt: the input is not a valid archive of this format (not gzip,
+	// not tar, truncated, checksum or size mismatch, missing or inconsistent
+	// metadata, forbidden entries, duplicates).
+	ErrCorrupt = errors.New("snapshot: corrupt archive")
+	// ErrIncompatible: a valid-looking archive of a newer format version or
+	// pebble format than this build supports.
+	ErrIncompatible = errors.New("snapshot: incompatible archive")
+	// ErrTooLarge: the archive would expand past the configured limit or the
+	// free disk space.
+	ErrTooLarge = errors.New("snapshot: archive too large")
+)
+
+// Format identification written into every archive's metadata.
+const (
+	FormatName    = "idxfs-index-snapshot"
+	FormatVersion = 1
+)
+
+// Metadata is the archive's first entry (JSON).
+type Metadata struct {
+	Format              string     `json:"format"`
+	FormatVersion       int        `json:"formatVersion"`
+	IdxfsVersion        string     `json:"idxfsVersion"`
+	IndexUID            string     `json:"indexUid"`
+	PrimaryKey          string     `json:"primaryKey,omitempty"`
+	Documents           uint64     `json:"numberOfDocuments"`
+	IndexVersion        uint64     `json:"indexVersion"`
+	IndexUpdatedAt      time.Time  `json:"indexUpdatedAt"`
+	CreatedAt           time.Time  `json:"createdAt"`
+	PebbleFormatVersion uint64     `json:"pebbleFormatVersion"`
+	Files               []FileInfo `json:"files"` // filled in by Write
+}
+
+// FileInfo is one file of the index database, relative to index/.
+type FileInfo struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+}
+
+// Progress is reported through the Progress callbacks.
+type Progress struct {
+	BytesDone  int64  // uncompressed bytes of file data processed so far
+	BytesTotal int64  // uncompressed bytes of file data in all
+	File       string // the file being processed, relative to index/
+}
+
+// WriteOptions configure Write. The zero value is valid.
+type WriteOptions struct {
+	// Level is the gzip level. Default: chosen from the benchmark (see
+	// docs/FORMAT.md).
+	Level int
+	// Concurrency is how many members are compressed at once. Default:
+	// GOMAXPROCS.
+	Concurrency int
+	// MemberSize is the most uncompressed bytes a gzip member covers.
+	// Default: see docs/FORMAT.md ("a few MiB").
+	MemberSize int
+	// Progress, if set, is called from time to time and at the end.
+	Progress func(Progress)
+}
+
+// WriteResult says what Write wrote.
+type WriteResult struct {
+	Metadata         Metadata
+	CompressedSize   int64
+	UncompressedSize int64 // file data only
+}
+
+// Write streams srcDir (a checkpoint: a flat directory of pebble files) to w
+// as an archive: meta (with Files filled in from srcDir) first, the files
+// under index/ in a deterministic order with deterministic tar headers, the
+// SHA-256 checksums last. It returns at ctx's cancellation with ctx.Err().
+func Write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts WriteOptions) (WriteResult, error) {
+	panic("not implemented")
+}
+
+// ReadOptions configure Extract and Verify. The zero value is valid.
+type ReadOptions struct {
+	// MaxExpandedSize is the most bytes of file data an archive may expand
+	// to. Default (0): no limit but the free disk space (Extract only).
+	MaxExpandedSize int64
+	// MaxPebbleFormat is the newest pebble format major version accepted.
+	// Default (0): any.
+	MaxPebbleFormat uint64
+	// Concurrency is how many members are decompressed at once. Default:
+	// GOMAXPROCS.
+	Concurrency int
+	// Progress, if set, is called from time to time and at the end.
+	Progress func(Progress)
+}
+
+// Extract reads an archive from r and writes its index/ files into dstDir
+// (created; it must not exist), validating everything as it goes. It returns
+// the metadata only when every check passed and every file is written and
+// synced; on any error it removes dstDir and everything it wrote. It accepts
+// archives of this format re-packed by GNU tar (one gzip member).
+func Extract(ctx context.Context, r io.Reader, dstDir string, opts ReadOptions) (Metadata, error) {
+	panic("not implemented")
+}
+
+// Verify reads and checks an archive like Extract, writing nothing.
+func Verify(ctx context.Context, r io.Reader, opts ReadOptions) (Metadata, error) {
+	panic("not implemented")
+}
+
+// Inspect reads only the metadata entry and returns it (with basic checks).
+func Inspect(r io.Reader) (Metadata, error) { panic("not implemented") }
