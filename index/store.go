@@ -1,34 +1,17 @@
 package index
 
-// API CONTRACT (skeleton written by the lead; the bodies marked
-// "not implemented" are to be filled in — keep the exported names and
-// signatures, or say in the commit message why one had to change).
-
 import (
-	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
-)
 
-// Sentinel errors. Every error the Store returns that a caller may act on
-// wraps one of these; test with errors.Is.
-var (
-	ErrNotFound          = errors.New("index: index not found")
-	ErrExists            = errors.New("index: index already exists")
-	ErrInvalidUID        = errors.New("index: invalid index uid")
-	ErrInvalidDocument   = errors.New("index: invalid document")
-	ErrMalformedPayload  = errors.New("index: malformed payload")
-	ErrMissingPrimaryKey = errors.New("index: missing primary key")
-	ErrInvalidDocumentID = errors.New("index: invalid document id")
-	ErrDocumentNotFound  = errors.New("index: document not found")
-	ErrPrimaryKey        = errors.New("index: primary key cannot be inferred or changed")
-	ErrLocked            = errors.New("index: data dir is in use")
-	ErrDataDirVersion    = errors.New("index: unsupported data dir version")
-	ErrClosed            = errors.New("index: store is closed")
-	ErrCorrupt           = errors.New("index: corrupt index")
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // DataDirVersion is the data-dir format version this build writes and the
@@ -39,6 +22,9 @@ const DataDirVersion = 1
 const (
 	MaxUIDLength        = 400
 	MaxDocumentIDLength = 511
+	// MaxDocumentSize is the largest document a payload may hold, in bytes
+	// as given (an NDJSON line or an array element).
+	MaxDocumentSize = 64 << 20
 )
 
 // Options configure a Store. The zero value is valid.
@@ -46,13 +32,53 @@ type Options struct {
 	// Logger receives the store's logs. Default: discard.
 	Logger *slog.Logger
 	// ReadOnly opens the data dir without creating its layout. Still takes
-	// LOCK (a reader must not race a writer). Default: false.
+	// LOCK (a reader must not race a writer). Writes fail with ErrReadOnly.
+	// Default: false.
 	ReadOnly bool
 }
 
 // Store is an open data directory. It is safe for concurrent use.
 type Store struct {
-	// fields are the implementer's
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	cache *pebble.Cache // block cache shared by every database of the store
+	meta  *pebble.DB    // index map and other namespaces
+
+	lockMu   sync.Mutex
+	lock     *os.File // DATA/LOCK, flocked while open
+	lockInfo LockInfo
+
+	// createMu serializes changes to the index map (Create, Delete, Adopt)
+	// so that "exists?" and "register" are one step.
+	createMu sync.Mutex
+
+	mu       sync.Mutex
+	closed   bool
+	indexes  map[string]*handle // by uid; guarded by mu
+	inflight sync.WaitGroup     // public calls in progress; Add under mu while !closed
+
+	// Tuning and fault injection for tests.
+	batchSize int                      // pass 2 commits about this many bytes per batch
+	maxDoc    int                      // MaxDocumentSize
+	hooks     struct {
+		afterMapDelete func() error  // Delete, between the map entry and the files
+		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last
+	}
+}
+
+// handle is one index: its map entry and its lazily opened database.
+type handle struct {
+	uid       string
+	id        string
+	dir       string
+	createdAt time.Time // of the map entry: when it was registered
+
+	ops     sync.WaitGroup // operations in flight; Add under Store.mu while in the map
+	writeMu sync.Mutex     // serializes writers (documents, version, Checkpoint)
+
+	openMu sync.Mutex
+	db     *pebble.DB // nil until first use; guarded by openMu
 }
 
 // Open opens (creating on first use) the data directory dir: creates the
@@ -60,222 +86,256 @@ type Store struct {
 // tmp/), refuses a VERSION newer than DataDirVersion (ErrDataDirVersion),
 // takes an exclusive flock on LOCK and records this process's pid in it. A
 // second Open of the same dir, from this or another process, fails at once
-// with an error wrapping ErrLocked whose message names the holder (pid and,
-// if recorded, mountpoint). Open empties tmp/ and removes index directories
-// that no map entry names (left by a crash during create, import or delete).
+// with an error wrapping ErrLocked (a *LockedError) whose message names the
+// holder (pid and, if recorded, mountpoint). Open empties tmp/ and removes
+// index directories that no map entry names (left by a crash during create,
+// import or delete). A data dir that has no VERSION but holds other files is
+// refused (ErrDataDirVersion), so that a mistyped path is not written into.
 func Open(dir string, opts Options) (*Store, error) {
-	panic("not implemented")
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dir:       abs,
+		opts:      opts,
+		log:       opts.Logger,
+		indexes:   make(map[string]*handle),
+		batchSize: 16 << 20,
+		maxDoc:    MaxDocumentSize,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s.lockInfo = LockInfo{PID: os.Getpid(), Since: now()}
+	if s.lock, err = lockDataDir(abs, opts.ReadOnly, s.lockInfo); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		s.release()
+		return nil, err
+	}
+	s.log.Info("data dir opened", "path", abs, "indexes", len(s.indexes), "readOnly", opts.ReadOnly)
+	return s, nil
+}
+
+// open does Open's work once LOCK is held.
+func (s *Store) open() error {
+	if err := checkVersion(s.dir, s.opts.ReadOnly); err != nil {
+		return err
+	}
+	if !s.opts.ReadOnly {
+		for _, d := range []string{metaDir, indexesDir, snapshotsDir, tmpDir} {
+			if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+		if err := emptyDir(s.TmpDir()); err != nil {
+			return fmt.Errorf("data dir %s: empty tmp: %w", s.dir, err)
+		}
+	}
+	s.cache = pebble.NewCache(blockCacheSize)
+	mo := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	mo.MemTableSize = metaMemTable
+	mo.ErrorIfNotExists = s.opts.ReadOnly
+	var err error
+	if s.meta, err = pebble.Open(filepath.Join(s.dir, metaDir), mo); err != nil {
+		return fmt.Errorf("data dir %s: open meta database: %w", s.dir, err)
+	}
+	entries, err := s.loadMap()
+	if err != nil {
+		return err
+	}
+	for uid, e := range entries {
+		s.indexes[uid] = &handle{uid: uid, id: e.ID, dir: s.indexDir(e.ID), createdAt: e.CreatedAt}
+	}
+	if !s.opts.ReadOnly {
+		return s.removeOrphans()
+	}
+	return nil
+}
+
+// removeOrphans removes the directories in indexes/ that no map entry names.
+func (s *Store) removeOrphans() error {
+	named := make(map[string]bool, len(s.indexes))
+	for _, h := range s.indexes {
+		named[h.id] = true
+	}
+	dir := filepath.Join(s.dir, indexesDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() || named[e.Name()] {
+			continue
+		}
+		s.log.Warn("removing an index directory that no index names (left by an interrupted create, import or delete)",
+			"path", filepath.Join(dir, e.Name()))
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("data dir %s: remove orphan index directory: %w", s.dir, err)
+		}
+	}
+	return syncDir(dir)
 }
 
 // Close closes every index database and the meta database and releases LOCK.
-// It is idempotent.
-func (s *Store) Close() error { panic("not implemented") }
+// It waits for calls in progress. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.inflight.Wait()
+
+	var errs []error
+	for _, h := range s.indexes {
+		errs = append(errs, h.close())
+	}
+	errs = append(errs, s.release())
+	s.log.Info("data dir closed", "path", s.dir)
+	return errors.Join(errs...)
+}
+
+// release closes the meta database and the cache and releases LOCK.
+func (s *Store) release() error {
+	var errs []error
+	if s.meta != nil {
+		errs = append(errs, s.meta.Close())
+		s.meta = nil
+	}
+	if s.cache != nil {
+		s.cache.Unref()
+		s.cache = nil
+	}
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lock != nil {
+		if !s.opts.ReadOnly {
+			errs = append(errs, writeLockInfo(s.lock, LockInfo{})) // no stale pid
+		}
+		errs = append(errs, s.lock.Close()) // releases the flock
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}
 
 // Dir returns the data directory's absolute path.
-func (s *Store) Dir() string { panic("not implemented") }
+func (s *Store) Dir() string { return s.dir }
 
 // TmpDir returns DATA/tmp, the staging area for snapshots and imports. Files
 // there are removed at the next Open.
-func (s *Store) TmpDir() string { panic("not implemented") }
+func (s *Store) TmpDir() string { return filepath.Join(s.dir, tmpDir) }
 
 // SnapshotsDir returns DATA/snapshots/indexes.
-func (s *Store) SnapshotsDir() string { panic("not implemented") }
+func (s *Store) SnapshotsDir() string { return filepath.Join(s.dir, filepath.FromSlash(snapshotsDir)) }
+
+func (s *Store) indexDir(id string) string { return filepath.Join(s.dir, indexesDir, id) }
 
 // SetMountpoint records (or with "" clears) the mountpoint in LOCK, so that
 // a second process is told where the data dir is mounted.
-func (s *Store) SetMountpoint(path string) error { panic("not implemented") }
-
-// LockInfo is what LOCK records about its holder.
-type LockInfo struct {
-	PID        int       `json:"pid"`
-	Mountpoint string    `json:"mountpoint,omitempty"`
-	Since      time.Time `json:"since"`
+func (s *Store) SetMountpoint(path string) error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lock == nil {
+		return ErrClosed
+	}
+	info := s.lockInfo
+	info.Mountpoint = path
+	if err := writeLockInfo(s.lock, info); err != nil {
+		return fmt.Errorf("data dir %s: record mountpoint: %w", s.dir, err)
+	}
+	s.lockInfo = info
+	return nil
 }
 
-// ReadLockInfo reads what DATA/LOCK records, without taking the lock.
-func ReadLockInfo(dir string) (LockInfo, error) { panic("not implemented") }
-
-// ValidateUID reports whether uid is a valid index name: 1–MaxUIDLength
-// bytes of [A-Za-z0-9_-]. The error wraps ErrInvalidUID and says why.
-func ValidateUID(uid string) error { panic("not implemented") }
-
-// ValidateDocumentID checks a document id's canonical string form:
-// 1–MaxDocumentIDLength bytes of [A-Za-z0-9_-]. The error wraps
-// ErrInvalidDocumentID and says why.
-func ValidateDocumentID(id string) error { panic("not implemented") }
-
-// Info describes one index. Documents, Version and UpdatedAt are read from
-// the index's own database, so they always agree with its contents.
-type Info struct {
-	UID        string    `json:"uid"`
-	ID         string    `json:"id"` // database directory name under DATA/indexes; new for every create and import
-	PrimaryKey string    `json:"primaryKey,omitempty"`
-	Documents  uint64    `json:"numberOfDocuments"`
-	SizeOnDisk int64     `json:"sizeOnDisk"`
-	Version    uint64    `json:"version"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+// begin registers a call in progress; end must follow.
+func (s *Store) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
 }
 
-// Create creates an empty index named uid, with primaryKey if not "". The
-// database is built in tmp/ and renamed into indexes/<id> before the map
-// entry is written (synced), so a crash leaves either no index or a whole
-// one. ErrInvalidUID, ErrExists.
-func (s *Store) Create(ctx context.Context, uid, primaryKey string) (Info, error) {
-	panic("not implemented")
+func (s *Store) end() { s.inflight.Done() }
+
+// acquire registers a call in progress on index uid; release must follow.
+func (s *Store) acquire(uid string) (*handle, error) {
+	if err := ValidateUID(uid); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	h := s.indexes[uid]
+	if h == nil {
+		return nil, fmt.Errorf("index %q: %w", uid, ErrNotFound)
+	}
+	s.inflight.Add(1)
+	h.ops.Add(1)
+	return h, nil
 }
 
-// Delete deletes index uid: the map entry goes first (synced), then the
-// database is closed (waiting for operations in flight on it) and its
-// directory removed. A crash in between leaves an orphan directory that the
-// next Open removes. ErrNotFound.
-func (s *Store) Delete(ctx context.Context, uid string) error { panic("not implemented") }
-
-// List returns every index, sorted by uid.
-func (s *Store) List(ctx context.Context) ([]Info, error) { panic("not implemented") }
-
-// Get returns one index's Info. ErrNotFound.
-func (s *Store) Get(ctx context.Context, uid string) (Info, error) { panic("not implemented") }
-
-// Exists reports whether index uid exists.
-func (s *Store) Exists(uid string) bool { panic("not implemented") }
-
-// WriteOptions configure AddDocuments and ReplaceDocuments.
-type WriteOptions struct {
-	// PrimaryKey, if set and the index has none yet, becomes its primary
-	// key. If the index already has a different one: ErrPrimaryKey.
-	PrimaryKey string
-	// Progress, if set, is called from time to time with the bytes of the
-	// payload read so far in the current pass and the payload's size.
-	// Pass 1 validates, pass 2 applies.
-	Progress func(pass int, done, total int64)
+func (s *Store) releaseHandle(h *handle) {
+	h.ops.Done()
+	s.inflight.Done()
 }
 
-// WriteResult says what a document write did.
-type WriteResult struct {
-	Received   uint64 `json:"receivedDocuments"` // documents in the payload
-	Indexed    uint64 `json:"indexedDocuments"`  // distinct documents written (added or replaced)
-	PrimaryKey string `json:"primaryKey"`
-	Version    uint64 `json:"version"` // the index version after the write
+func (s *Store) writable() error {
+	if s.opts.ReadOnly {
+		return fmt.Errorf("data dir %s: %w", s.dir, ErrReadOnly)
+	}
+	return nil
 }
 
-// AddDocuments adds documents from payload, replacing those with the same
-// primary key. The payload is NDJSON or a JSON array of objects (detected
-// from its first non-space byte), streamed: it is read twice (pass 1
-// validates everything and infers the primary key, pass 2 applies), never
-// held in memory whole. A bad document fails the whole write with a
-// *DocumentError naming its line (NDJSON) or position (array) and the reason;
-// the index is then unchanged. ctx is honoured during pass 1 only: once pass
-// 2 starts it runs to the end, so a write is never half-applied by
-// cancellation. Pass 2 may commit in several batches for a large payload; the
-// version, updatedAt and count advance in its last batch. Re-running the same
-// write after a crash in pass 2 yields the same final state.
-func (s *Store) AddDocuments(ctx context.Context, uid string, payload io.ReadSeeker, opts WriteOptions) (WriteResult, error) {
-	panic("not implemented")
+// database returns the index's database, opening it on first use.
+func (s *Store) database(h *handle) (*pebble.DB, error) {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.db != nil {
+		return h.db, nil
+	}
+	o := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	o.ErrorIfNotExists = true
+	db, err := pebble.Open(h.dir, o)
+	if err != nil {
+		return nil, fmt.Errorf("index %q: open database %s: %w", h.uid, h.id, err)
+	}
+	h.db = db
+	return db, nil
 }
 
-// ReplaceDocuments is AddDocuments after removing every document: when it
-// succeeds the index holds exactly the payload's documents.
-func (s *Store) ReplaceDocuments(ctx context.Context, uid string, payload io.ReadSeeker, opts WriteOptions) (WriteResult, error) {
-	panic("not implemented")
+// close closes the index's database if it is open.
+func (h *handle) close() error {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.db == nil {
+		return nil
+	}
+	err := h.db.Close()
+	h.db = nil
+	if err != nil {
+		return fmt.Errorf("index %q: close database: %w", h.uid, err)
+	}
+	return nil
 }
 
-// DeleteDocuments deletes the documents with the given ids (canonical string
-// form) in one batch; ids not present are ignored. It returns how many were
-// deleted and advances the version (even when none were).
-func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string) (deleted uint64, err error) {
-	panic("not implemented")
-}
+// isNotExist reports whether err says a file does not exist.
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
-// Document returns one document as stored (compact JSON).
-// ErrNotFound, ErrDocumentNotFound, ErrInvalidDocumentID.
-func (s *Store) Document(ctx context.Context, uid, id string) (json.RawMessage, error) {
-	panic("not implemented")
-}
+var _ io.Closer = (*Store)(nil)
 
-// Export writes every document of index uid to w as NDJSON (one compact
-// JSON object and "\n" per document) in primary-key order, from one
-// consistent point in time. It returns the number of documents written.
-func (s *Store) Export(ctx context.Context, uid string, w io.Writer) (int64, error) {
-	panic("not implemented")
-}
-
-// Checkpoint is what a checkpoint holds.
-type Checkpoint struct {
-	Dir          string // the checkpoint directory (a pebble database)
-	UID          string
-	ID           string
-	PrimaryKey   string
-	Documents    uint64
-	Version      uint64 // exactly the index version the checkpoint holds
-	UpdatedAt    time.Time
-	PebbleFormat uint64 // pebble format major version of the database
-}
-
-// Checkpoint writes a pebble checkpoint of index uid into dir (which must
-// not exist). Writers are blocked only while the checkpoint is taken, so the
-// returned Version is exactly the one it holds.
-func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, error) {
-	panic("not implemented")
-}
-
-// MaxPebbleFormat is the newest pebble format major version this build can
-// open; archives recording a newer one are refused.
-func MaxPebbleFormat() uint64 { panic("not implemented") }
-
-// OpenedCheck is what Inspect finds in a database directory.
-type OpenedCheck struct {
-	PrimaryKey string
-	Documents  uint64 // counted by iterating, not read from the counter
-	Version    uint64
-	UpdatedAt  time.Time
-}
-
-// Inspect opens the pebble database in dir (not registered, e.g. an
-// extracted archive in tmp/), checks it (the document counter equals the
-// number of documents found by iteration; every key is of a known kind) and
-// closes it. ErrCorrupt says what is wrong.
-func Inspect(ctx context.Context, dir string) (OpenedCheck, error) { panic("not implemented") }
-
-// Adopt registers the pebble database in dir (typically in tmp/, already
-// checked with Inspect) as index uid: it is renamed into indexes/<new id>,
-// then the map entry is written (synced). ErrInvalidUID, ErrExists (checked
-// again here, atomically with the registration). On error dir is left where
-// it was, for the caller to remove.
-func (s *Store) Adopt(ctx context.Context, uid, dir string) (Info, error) {
-	panic("not implemented")
-}
-
-// Meta returns a key-value namespace in the meta database, for other
-// packages' small records (the task queue). Names must not be "index".
-func (s *Store) Meta(namespace string) *Meta { panic("not implemented") }
-
-// Meta is a namespace of the meta database. Writes are synced.
-type Meta struct {
-	// fields are the implementer's
-}
-
-// Get returns the value of key, or ok=false.
-func (m *Meta) Get(key []byte) (value []byte, ok bool, err error) { panic("not implemented") }
-
-// Set writes key=value, synced.
-func (m *Meta) Set(key, value []byte) error { panic("not implemented") }
-
-// Apply writes sets and deletes in one synced batch (nil value: delete).
-func (m *Meta) Apply(kvs map[string][]byte) error { panic("not implemented") }
-
-// Scan calls fn for every key with the given prefix, in key order, until fn
-// returns an error (returned) or the keys end.
-func (m *Meta) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	panic("not implemented")
-}
-
-// DocumentError is a bad document in a payload.
-type DocumentError struct {
-	Position string // "line 57" (NDJSON) or "document 57 at byte 12345" (array)
-	Reason   string
-	Err      error // ErrInvalidDocument, ErrMalformedPayload, ErrMissingPrimaryKey, ErrInvalidDocumentID or ErrPrimaryKey
-}
-
-func (e *DocumentError) Error() string { return e.Position + ": " + e.Reason }
-func (e *DocumentError) Unwrap() error { return e.Err }
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,221 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Checkpoint is what a checkpoint holds.
+type Checkpoint struct {
+	Dir          string // the checkpoint directory (a pebble database)
+	UID          string
+	ID           string
+	PrimaryKey   string
+	Documents    uint64
+	Version      uint64 // exactly the index version the checkpoint holds
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	PebbleFormat uint64 // pebble format major version of the database
+}
+
+// Checkpoint writes a pebble checkpoint of index uid into dir (which must
+// not exist; its parent must). Writers are blocked only while the checkpoint
+// is taken, so the returned Version is exactly the one it holds.
+func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, error) {
+	h, err := s.acquire(uid)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	defer s.releaseHandle(h)
+	if err := ctx.Err(); err != nil {
+		return Checkpoint{}, err
+	}
+	db, err := s.database(h)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	h.writeMu.Lock()
+	defer h.writeMu.Unlock()
+	st, err := readState(db)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("index %q: %w", uid, err)
+	}
+	if err := db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return Checkpoint{}, fmt.Errorf("index %q: checkpoint into %s: %w", uid, dir, err)
+	}
+	return Checkpoint{
+		Dir:          dir,
+		UID:          uid,
+		ID:           h.id,
+		PrimaryKey:   st.primaryKey,
+		Documents:    st.count,
+		Version:      st.version,
+		CreatedAt:    st.createdAt,
+		UpdatedAt:    st.updatedAt,
+		PebbleFormat: uint64(db.FormatMajorVersion()),
+	}, nil
+}
+
+// OpenedCheck is what Inspect finds in a database directory.
+type OpenedCheck struct {
+	PrimaryKey   string
+	Documents    uint64 // counted by iterating, not read from the counter
+	Version      uint64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	PebbleFormat uint64
+}
+
+// Inspect opens the pebble database in dir read-only (not registered, e.g.
+// an extracted archive in tmp/), checks it and closes it: the metadata keys
+// are present and well formed, every key is of a known kind, every document
+// is a JSON object whose primary key gives the id its key holds, and the
+// document counter equals the number of documents found by iteration.
+// ErrCorrupt says what is wrong. Pebble creates a LOCK file in dir.
+func Inspect(ctx context.Context, dir string) (OpenedCheck, error) {
+	o := pebbleOptions(nil, slog.New(slog.DiscardHandler), true)
+	o.ErrorIfNotExists = true
+	db, err := pebble.Open(dir, o)
+	if err != nil {
+		return OpenedCheck{}, fmt.Errorf("inspect %s: open: %v: %w", dir, err, ErrCorrupt)
+	}
+	defer db.Close()
+	fail := func(format string, args ...any) (OpenedCheck, error) {
+		return OpenedCheck{}, fmt.Errorf("inspect %s: %s: %w", dir, fmt.Sprintf(format, args...), ErrCorrupt)
+	}
+	if f := uint64(db.FormatMajorVersion()); f > MaxPebbleFormat() {
+		return fail("pebble format %d is newer than %d", f, MaxPebbleFormat())
+	}
+	st, err := readState(db)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if st.version == 0 {
+		return fail("version is 0")
+	}
+	it, err := db.NewIter(nil)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer it.Close()
+	var docs uint64
+	for it.First(); it.Valid(); it.Next() {
+		key := it.Key()
+		if key[0] != prefixDocument {
+			if !isMetaKey(key) {
+				return fail("unknown key %q", clip(string(key)))
+			}
+			continue
+		}
+		if docs%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return OpenedCheck{}, err
+			}
+		}
+		id, err := documentIDFromKey(key)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if st.primaryKey == "" {
+			return fail("document %q but no primary key", id)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fail("document %q: %v", id, err)
+		}
+		fields, err := parseDocument(v, "document "+id)
+		if err != nil {
+			return fail("%v", err)
+		}
+		got, err := documentID(fields, st.primaryKey, "document "+id)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if got != id {
+			return fail("document stored under id %q has primary key %q", id, got)
+		}
+		docs++
+	}
+	if err := it.Error(); err != nil {
+		return fail("%v", err)
+	}
+	if docs != st.count {
+		return fail("the counter says %d documents, %d found", st.count, docs)
+	}
+	return OpenedCheck{
+		PrimaryKey:   st.primaryKey,
+		Documents:    docs,
+		Version:      st.version,
+		CreatedAt:    st.createdAt,
+		UpdatedAt:    st.updatedAt,
+		PebbleFormat: uint64(db.FormatMajorVersion()),
+	}, nil
+}
+
+func isMetaKey(key []byte) bool {
+	for _, k := range [][]byte{keyPrimaryKey, keyVersion, keyCreatedAt, keyUpdatedAt, keyCount} {
+		if bytes.Equal(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Adopt registers the pebble database in dir (typically in tmp/, already
+// checked with Inspect) as index uid: it is renamed into indexes/<new id>,
+// then the map entry is written (synced). ErrInvalidUID, ErrExists (checked
+// again here, atomically with the registration). On error dir is left where
+// it was, for the caller to remove. dir must be on the data dir's file
+// system (rename).
+func (s *Store) Adopt(ctx context.Context, uid, dir string) (Info, error) {
+	if err := ValidateUID(uid); err != nil {
+		return Info{}, err
+	}
+	if err := s.begin(); err != nil {
+		return Info{}, err
+	}
+	defer s.end()
+	if err := s.writable(); err != nil {
+		return Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return Info{}, fmt.Errorf("index %q: adopt: %w", uid, err)
+	}
+	if !fi.IsDir() {
+		return Info{}, fmt.Errorf("index %q: adopt %s: not a directory", uid, dir)
+	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if s.Exists(uid) {
+		return Info{}, fmt.Errorf("index %q: %w", uid, ErrExists)
+	}
+	id := newID()
+	target := s.indexDir(id)
+	if err := renameDurable(dir, target); err != nil {
+		return Info{}, fmt.Errorf("index %q: adopt: %w", uid, err)
+	}
+	h, err := s.register(uid, id)
+	if err != nil {
+		if rerr := renameDurable(target, dir); rerr != nil {
+			// Left in indexes/ without a map entry: the next Open removes it.
+			s.log.Warn("moving an index directory back failed", "index", uid, "path", target, "err", rerr)
+		}
+		return Info{}, err
+	}
+	info, err := s.info(h)
+	if err != nil {
+		return Info{}, err
+	}
+	s.log.Info("index adopted", "index", uid, "id", id, "documents", info.Documents, "version", info.Version)
+	return info, nil
+}

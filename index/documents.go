@@ -1,0 +1,427 @@
+package index
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// WriteOptions configure AddDocuments and ReplaceDocuments.
+type WriteOptions struct {
+	// PrimaryKey, if set and the index has none yet, becomes its primary
+	// key. If the index already has a different one: ErrPrimaryKey.
+	PrimaryKey string
+	// Progress, if set, is called from time to time (about every MiB, and
+	// at the end of each pass) with the bytes of the payload read so far in
+	// the current pass and the payload's size. Pass 1 validates, pass 2
+	// applies.
+	Progress func(pass int, done, total int64)
+}
+
+// WriteResult says what a document write did.
+type WriteResult struct {
+	Received   uint64 `json:"receivedDocuments"` // documents in the payload
+	Indexed    uint64 `json:"indexedDocuments"`  // distinct documents written (added or replaced)
+	PrimaryKey string `json:"primaryKey"`
+	Version    uint64 `json:"version"` // the index version after the write
+}
+
+// AddDocuments adds documents from payload, replacing those with the same
+// primary key. The payload is NDJSON or a JSON array of objects (detected
+// from its first non-space byte), streamed: it is read twice (pass 1
+// validates everything and infers the primary key, pass 2 applies), never
+// held in memory whole. A bad document fails the whole write with a
+// *DocumentError naming its line (NDJSON) or position (array) and the reason;
+// the index is then unchanged. ctx is honoured during pass 1 only: once pass
+// 2 starts it runs to the end, so a write is never half-applied by
+// cancellation. Pass 2 may commit in several batches for a large payload; the
+// version, updatedAt and count advance in its last batch. Re-running the same
+// write after a crash in pass 2 yields the same final state. The payload must
+// not change between the passes.
+//
+// An empty payload writes nothing but still advances the version.
+//
+// Memory: besides one document and the current batch (about 16 MiB), pass 1
+// keeps a 64-bit hash of every distinct id to count them (WriteResult.Indexed).
+func (s *Store) AddDocuments(ctx context.Context, uid string, payload io.ReadSeeker, opts WriteOptions) (WriteResult, error) {
+	return s.writeDocuments(ctx, uid, payload, opts, false)
+}
+
+// ReplaceDocuments is AddDocuments after removing every document: when it
+// succeeds the index holds exactly the payload's documents (none for an
+// empty payload).
+func (s *Store) ReplaceDocuments(ctx context.Context, uid string, payload io.ReadSeeker, opts WriteOptions) (WriteResult, error) {
+	return s.writeDocuments(ctx, uid, payload, opts, true)
+}
+
+func (s *Store) writeDocuments(ctx context.Context, uid string, payload io.ReadSeeker, opts WriteOptions, replace bool) (WriteResult, error) {
+	h, err := s.acquire(uid)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	defer s.releaseHandle(h)
+	if err := s.writable(); err != nil {
+		return WriteResult{}, err
+	}
+	db, err := s.database(h)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	size, err := payloadSize(payload)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("index %q: payload: %w", uid, err)
+	}
+
+	// Pass 1, without the writer lock: readers and other work go on.
+	st, err := readState(db)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("index %q: %w", uid, err)
+	}
+	v, err := s.validate(ctx, uid, payload, size, st.primaryKey, opts)
+	if err != nil {
+		return WriteResult{}, err
+	}
+
+	h.writeMu.Lock()
+	defer h.writeMu.Unlock()
+	if st, err = readState(db); err != nil {
+		return WriteResult{}, fmt.Errorf("index %q: %w", uid, err)
+	}
+	if v.setPK && st.primaryKey != "" && st.primaryKey != v.primaryKey {
+		// Another writer set the primary key meanwhile: validate again
+		// against it, now under the lock.
+		if v, err = s.validate(ctx, uid, payload, size, st.primaryKey, opts); err != nil {
+			return WriteResult{}, err
+		}
+	}
+	v.setPK = st.primaryKey == ""
+
+	// Pass 2: ctx no longer matters.
+	return s.apply(h, db, st, payload, size, v, replace, opts.Progress)
+}
+
+// validation is what pass 1 found.
+type validation struct {
+	primaryKey string
+	setPK      bool // the index has no primary key yet: record primaryKey
+	received   uint64
+	distinct   uint64
+}
+
+// validate is pass 1: it reads the whole payload, checks every document and
+// settles the primary key. indexPK is the index's primary key ("" if none).
+func (s *Store) validate(ctx context.Context, uid string, payload io.ReadSeeker, size int64, indexPK string, opts WriteOptions) (validation, error) {
+	v := validation{primaryKey: indexPK}
+	if opts.PrimaryKey != "" {
+		if indexPK != "" && indexPK != opts.PrimaryKey {
+			return v, fmt.Errorf("index %q: primary key is %q, cannot use %q: %w", uid, indexPK, opts.PrimaryKey, ErrPrimaryKey)
+		}
+		v.primaryKey = opts.PrimaryKey
+	}
+	v.setPK = indexPK == ""
+	if _, err := payload.Seek(0, io.SeekStart); err != nil {
+		return v, fmt.Errorf("index %q: payload: %w", uid, err)
+	}
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{})
+	err := s.readPayload(payload, size, 1, opts.Progress, func(doc rawDocument) error {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		default:
+		}
+		fields, err := parseDocument(doc.data, doc.position)
+		if err != nil {
+			return err
+		}
+		if v.primaryKey == "" {
+			if v.primaryKey, err = inferPrimaryKey(fields, doc.position); err != nil {
+				return err
+			}
+		}
+		id, err := documentID(fields, v.primaryKey, doc.position)
+		if err != nil {
+			return err
+		}
+		v.received++
+		seen[maphash.String(seed, id)] = struct{}{}
+		return nil
+	})
+	if err != nil {
+		var de *DocumentError
+		if errors.As(err, &de) || ctx.Err() != nil {
+			return v, fmt.Errorf("index %q: %w", uid, err)
+		}
+		return v, fmt.Errorf("index %q: read payload: %w", uid, err)
+	}
+	v.distinct = uint64(len(seen))
+	return v, nil
+}
+
+// readPayload calls fn for every document of payload (read from its current
+// offset), reporting progress about every MiB and at the end.
+func (s *Store) readPayload(payload io.Reader, size int64, pass int, progress func(int, int64, int64), fn func(rawDocument) error) error {
+	p, err := newPayloadReader(payload, s.maxDoc)
+	if err != nil {
+		var de *DocumentError
+		if !errors.As(err, &de) {
+			var se *json.SyntaxError
+			if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return &DocumentError{Position: "byte 0", Reason: "malformed JSON array: " + err.Error(), Err: ErrMalformedPayload}
+			}
+		}
+		return err
+	}
+	var reported int64
+	for {
+		doc, err := p.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(doc); err != nil {
+			return err
+		}
+		if off := p.offset(); progress != nil && off-reported >= 1<<20 {
+			reported = off
+			progress(pass, off, size)
+		}
+	}
+	if progress != nil {
+		progress(pass, size, size)
+	}
+	return nil
+}
+
+// apply is pass 2. The caller holds h.writeMu.
+func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker, size int64, v validation, replace bool, progress func(int, int64, int64)) (WriteResult, error) {
+	res := WriteResult{Received: v.received, Indexed: v.distinct, PrimaryKey: v.primaryKey}
+	if _, err := payload.Seek(0, io.SeekStart); err != nil {
+		return res, fmt.Errorf("index %q: payload: %w", h.uid, err)
+	}
+	count := st.count
+	b := db.NewIndexedBatch()
+	defer func() { b.Close() }()
+	if replace {
+		if err := b.DeleteRange(docKeyLower, docKeyUpper, nil); err != nil {
+			return res, err
+		}
+		count = 0
+	}
+	if v.setPK {
+		if err := b.Set(keyPrimaryKey, []byte(v.primaryKey), nil); err != nil {
+			return res, err
+		}
+	}
+	batches := 0
+	var key []byte
+	var value bytes.Buffer
+	err := s.readPayload(payload, size, 2, progress, func(doc rawDocument) error {
+		fields, err := parseDocument(doc.data, doc.position)
+		if err != nil {
+			return err
+		}
+		id, err := documentID(fields, v.primaryKey, doc.position)
+		if err != nil {
+			return err
+		}
+		key = appendDocumentKey(key[:0], id)
+		_, closer, err := b.Get(key)
+		switch {
+		case err == nil:
+			closer.Close()
+		case errors.Is(err, pebble.ErrNotFound):
+			count++
+		default:
+			return err
+		}
+		value.Reset()
+		if err := json.Compact(&value, doc.data); err != nil {
+			return err
+		}
+		if err := b.Set(key, value.Bytes(), nil); err != nil {
+			return err
+		}
+		if b.Len() < s.batchSize {
+			return nil
+		}
+		// Commit this batch: its documents with the counter that matches
+		// them, but not the version (the write is not done).
+		if _, err := setCountAndVersion(b, st, count, false); err != nil {
+			return err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return err
+		}
+		b.Close()
+		b = db.NewIndexedBatch()
+		batches++
+		if hook := s.hooks.afterBatch; hook != nil {
+			return hook(batches)
+		}
+		return nil
+	})
+	if err != nil {
+		// The payload changed since pass 1, or the disk failed. What was
+		// committed is consistent (the counter matches); re-running the
+		// write completes it.
+		return res, fmt.Errorf("index %q: apply documents (after %d committed batches): %w", h.uid, batches, err)
+	}
+	if res.Version, err = setCountAndVersion(b, st, count, true); err != nil {
+		return res, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return res, fmt.Errorf("index %q: apply documents (after %d committed batches): %w", h.uid, batches, err)
+	}
+	s.log.Debug("documents written", "index", h.uid, "documents", res.Received, "replace", replace, "version", res.Version, "bytes", size)
+	return res, nil
+}
+
+// payloadSize returns the payload's size and rewinds it.
+func payloadSize(r io.Seeker) (int64, error) {
+	n, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	_, err = r.Seek(0, io.SeekStart)
+	return n, err
+}
+
+// DeleteDocuments deletes the documents with the given ids (canonical string
+// form) in one batch; ids not present are ignored. It returns how many were
+// deleted and advances the version (even when none were).
+// ErrInvalidDocumentID if any id is invalid (nothing is then deleted).
+func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string) (deleted uint64, err error) {
+	for _, id := range ids {
+		if err := ValidateDocumentID(id); err != nil {
+			return 0, fmt.Errorf("index %q: %w", uid, err)
+		}
+	}
+	h, err := s.acquire(uid)
+	if err != nil {
+		return 0, err
+	}
+	defer s.releaseHandle(h)
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	db, err := s.database(h)
+	if err != nil {
+		return 0, err
+	}
+	h.writeMu.Lock()
+	defer h.writeMu.Unlock()
+	st, err := readState(db)
+	if err != nil {
+		return 0, fmt.Errorf("index %q: %w", uid, err)
+	}
+	b := db.NewIndexedBatch()
+	defer b.Close()
+	for _, id := range ids {
+		key := documentKey(id)
+		_, closer, err := b.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("index %q: %w", uid, err)
+		}
+		closer.Close()
+		if err := b.Delete(key, nil); err != nil {
+			return 0, err
+		}
+		deleted++
+	}
+	if deleted > st.count {
+		return 0, fmt.Errorf("index %q: deleting %d documents of %d counted: %w", uid, deleted, st.count, ErrCorrupt)
+	}
+	if _, err := setCountAndVersion(b, st, st.count-deleted, true); err != nil {
+		return 0, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("index %q: delete documents: %w", uid, err)
+	}
+	return deleted, nil
+}
+
+// Document returns one document as stored (compact JSON).
+// ErrNotFound, ErrDocumentNotFound, ErrInvalidDocumentID.
+func (s *Store) Document(ctx context.Context, uid, id string) (json.RawMessage, error) {
+	if err := ValidateDocumentID(id); err != nil {
+		return nil, fmt.Errorf("index %q: %w", uid, err)
+	}
+	h, err := s.acquire(uid)
+	if err != nil {
+		return nil, err
+	}
+	defer s.releaseHandle(h)
+	db, err := s.database(h)
+	if err != nil {
+		return nil, err
+	}
+	v, closer, err := db.Get(documentKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("index %q: document %q: %w", uid, id, ErrDocumentNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index %q: document %q: %w", uid, id, err)
+	}
+	defer closer.Close()
+	return append(json.RawMessage(nil), v...), nil
+}
+
+// Export writes every document of index uid to w as NDJSON (one compact
+// JSON object and "\n" per document) in primary-key order (see the package
+// doc), from one consistent point in time. It returns the number of
+// documents written.
+func (s *Store) Export(ctx context.Context, uid string, w io.Writer) (int64, error) {
+	h, err := s.acquire(uid)
+	if err != nil {
+		return 0, err
+	}
+	defer s.releaseHandle(h)
+	db, err := s.database(h)
+	if err != nil {
+		return 0, err
+	}
+	// An iterator reads one consistent state of the database.
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: docKeyLower, UpperBound: docKeyUpper})
+	if err != nil {
+		return 0, fmt.Errorf("index %q: %w", uid, err)
+	}
+	defer it.Close()
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var n int64
+	for it.First(); it.Valid(); it.Next() {
+		if n%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return n, fmt.Errorf("index %q: export: %w", uid, err)
+		}
+		bw.Write(v)
+		if err := bw.WriteByte('\n'); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return n, fmt.Errorf("index %q: export: %w", uid, err)
+	}
+	return n, bw.Flush()
+}

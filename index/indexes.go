@@ -1,0 +1,241 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Info describes one index. Documents, Version, CreatedAt and UpdatedAt are
+// read from the index's own database, so they always agree with its contents
+// (and an imported index keeps the createdAt of its source).
+type Info struct {
+	UID        string    `json:"uid"`
+	ID         string    `json:"id"` // database directory name under DATA/indexes; new for every create and import
+	PrimaryKey string    `json:"primaryKey,omitempty"`
+	Documents  uint64    `json:"numberOfDocuments"`
+	SizeOnDisk int64     `json:"sizeOnDisk"`
+	Version    uint64    `json:"version"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// Create creates an empty index named uid, with primaryKey if not "". The
+// database is built in tmp/ and renamed into indexes/<id> before the map
+// entry is written (synced), so a crash leaves either no index or a whole
+// one. A new index has version 1 and createdAt = updatedAt.
+// ErrInvalidUID, ErrExists.
+func (s *Store) Create(ctx context.Context, uid, primaryKey string) (Info, error) {
+	if err := ValidateUID(uid); err != nil {
+		return Info{}, err
+	}
+	if err := s.begin(); err != nil {
+		return Info{}, err
+	}
+	defer s.end()
+	if err := s.writable(); err != nil {
+		return Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if s.Exists(uid) {
+		return Info{}, fmt.Errorf("index %q: %w", uid, ErrExists)
+	}
+
+	id := newID()
+	build := filepath.Join(s.TmpDir(), "create-"+id)
+	if err := s.buildEmpty(build, primaryKey); err != nil {
+		os.RemoveAll(build)
+		return Info{}, fmt.Errorf("index %q: create database: %w", uid, err)
+	}
+	dir := s.indexDir(id)
+	if err := renameDurable(build, dir); err != nil {
+		os.RemoveAll(build)
+		return Info{}, fmt.Errorf("index %q: %w", uid, err)
+	}
+	h, err := s.register(uid, id)
+	if err != nil {
+		os.RemoveAll(dir)
+		return Info{}, err
+	}
+	s.log.Info("index created", "index", uid, "id", id, "primaryKey", primaryKey)
+	return s.info(h)
+}
+
+// buildEmpty creates an empty index database in dir.
+func (s *Store) buildEmpty(dir, primaryKey string) error {
+	o := pebbleOptions(s.cache, s.log, false)
+	o.ErrorIfExists = true
+	db, err := pebble.Open(dir, o)
+	if err != nil {
+		return err
+	}
+	t := encodeTime(now())
+	b := db.NewBatch()
+	if primaryKey != "" {
+		b.Set(keyPrimaryKey, []byte(primaryKey), nil)
+	}
+	b.Set(keyVersion, encodeUint(1), nil)
+	b.Set(keyCount, encodeUint(0), nil)
+	b.Set(keyCreatedAt, t, nil)
+	b.Set(keyUpdatedAt, t, nil)
+	err = b.Commit(pebble.Sync)
+	b.Close()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// register writes the map entry (synced) for a database already in
+// indexes/<id> and adds it to the store. The caller holds createMu.
+func (s *Store) register(uid, id string) (*handle, error) {
+	e := mapEntry{ID: id, CreatedAt: now()}
+	if err := s.putMapEntry(uid, e); err != nil {
+		return nil, fmt.Errorf("index %q: write index map: %w", uid, err)
+	}
+	h := &handle{uid: uid, id: id, dir: s.indexDir(id), createdAt: e.CreatedAt}
+	s.mu.Lock()
+	s.indexes[uid] = h
+	s.mu.Unlock()
+	return h, nil
+}
+
+// Delete deletes index uid: the map entry goes first (synced), then the
+// database is closed (waiting for operations in flight on it) and its
+// directory removed. A crash in between leaves an orphan directory that the
+// next Open removes. Once the map entry is gone Delete no longer heeds ctx.
+// ErrNotFound.
+func (s *Store) Delete(ctx context.Context, uid string) error {
+	if err := ValidateUID(uid); err != nil {
+		return err
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	s.mu.Lock()
+	h := s.indexes[uid]
+	s.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("index %q: %w", uid, ErrNotFound)
+	}
+	if err := s.meta.Delete(mapKey(uid), pebble.Sync); err != nil {
+		return fmt.Errorf("index %q: write index map: %w", uid, err)
+	}
+	s.mu.Lock()
+	delete(s.indexes, uid)
+	s.mu.Unlock()
+	// From here on no new operation finds the index; wait for those in flight.
+	if hook := s.hooks.afterMapDelete; hook != nil {
+		if err := hook(); err != nil {
+			h.ops.Wait()
+			h.close()
+			return err
+		}
+	}
+	h.ops.Wait()
+	if err := h.close(); err != nil {
+		s.log.Warn("closing a deleted index failed", "index", uid, "err", err)
+	}
+	trash := filepath.Join(s.TmpDir(), "delete-"+h.id)
+	if err := renameDurable(h.dir, trash); err != nil {
+		// The index is gone; the next Open removes the orphan directory.
+		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", h.dir, "err", err)
+		return nil
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", trash, "err", err)
+	}
+	s.log.Info("index deleted", "index", uid, "id", h.id)
+	return nil
+}
+
+// List returns every index, sorted by uid.
+func (s *Store) List(ctx context.Context) ([]Info, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	s.mu.Lock()
+	uids := make([]string, 0, len(s.indexes))
+	for uid := range s.indexes {
+		uids = append(uids, uid)
+	}
+	s.mu.Unlock()
+	sort.Strings(uids)
+	infos := make([]Info, 0, len(uids))
+	for _, uid := range uids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		info, err := s.Get(ctx, uid)
+		if isNotFound(err) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Get returns one index's Info. ErrNotFound.
+func (s *Store) Get(ctx context.Context, uid string) (Info, error) {
+	h, err := s.acquire(uid)
+	if err != nil {
+		return Info{}, err
+	}
+	defer s.releaseHandle(h)
+	return s.info(h)
+}
+
+// Exists reports whether index uid exists.
+func (s *Store) Exists(uid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexes[uid] != nil
+}
+
+// info reads h's Info from its database.
+func (s *Store) info(h *handle) (Info, error) {
+	db, err := s.database(h)
+	if err != nil {
+		return Info{}, err
+	}
+	st, err := readState(db)
+	if err != nil {
+		return Info{}, fmt.Errorf("index %q: %w", h.uid, err)
+	}
+	size, err := dirSize(h.dir)
+	if err != nil {
+		return Info{}, fmt.Errorf("index %q: %w", h.uid, err)
+	}
+	return Info{
+		UID:        h.uid,
+		ID:         h.id,
+		PrimaryKey: st.primaryKey,
+		Documents:  st.count,
+		SizeOnDisk: size,
+		Version:    st.version,
+		CreatedAt:  st.createdAt,
+		UpdatedAt:  st.updatedAt,
+	}, nil
+}

@@ -1,0 +1,181 @@
+package index
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// The index map lives in the meta database under mapPrefix+uid.
+const mapPrefix = "index/"
+
+// mapEntry is the value of an index map entry.
+type mapEntry struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"createdAt"` // when the entry was written (create or import)
+}
+
+func mapKey(uid string) []byte { return []byte(mapPrefix + uid) }
+
+// loadMap reads the whole index map.
+func (s *Store) loadMap() (map[string]mapEntry, error) {
+	m := make(map[string]mapEntry)
+	err := scanPrefix(s.meta, []byte(mapPrefix), func(key, value []byte) error {
+		uid := string(key[len(mapPrefix):])
+		var e mapEntry
+		if err := json.Unmarshal(value, &e); err != nil || !validID(e.ID) {
+			return fmt.Errorf("data dir %s: index map entry %q holds %q: %w", s.dir, uid, clip(string(value)), ErrCorrupt)
+		}
+		m[uid] = e
+		return nil
+	})
+	return m, err
+}
+
+func (s *Store) putMapEntry(uid string, e mapEntry) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return s.meta.Set(mapKey(uid), v, pebble.Sync)
+}
+
+// Meta returns a key-value namespace in the meta database, for other
+// packages' small records (the task queue). Names must be non-empty, must
+// not contain "/" and must not be "index"; the methods of a Meta with another
+// name return an error.
+func (s *Store) Meta(namespace string) *Meta {
+	m := &Meta{s: s, prefix: namespace + "/"}
+	switch {
+	case namespace == "" || strings.Contains(namespace, "/"):
+		m.err = fmt.Errorf("index: meta namespace %q: must be non-empty and must not contain \"/\"", namespace)
+	case namespace+"/" == mapPrefix:
+		m.err = fmt.Errorf("index: meta namespace %q is reserved for the index map", namespace)
+	}
+	return m
+}
+
+// Meta is a namespace of the meta database. Writes are synced. It is safe
+// for concurrent use; after the Store is closed its methods return ErrClosed.
+type Meta struct {
+	s      *Store
+	prefix string
+	err    error // a bad namespace
+}
+
+func (m *Meta) key(k []byte) []byte { return append([]byte(m.prefix), k...) }
+
+func (m *Meta) begin() error {
+	if m.err != nil {
+		return m.err
+	}
+	if err := m.s.begin(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Get returns the value of key, or ok=false.
+func (m *Meta) Get(key []byte) (value []byte, ok bool, err error) {
+	if err := m.begin(); err != nil {
+		return nil, false, err
+	}
+	defer m.s.end()
+	v, closer, err := m.s.meta.Get(m.key(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), true, nil
+}
+
+// Set writes key=value, synced.
+func (m *Meta) Set(key, value []byte) error {
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.s.end()
+	if err := m.s.writable(); err != nil {
+		return err
+	}
+	return m.s.meta.Set(m.key(key), value, pebble.Sync)
+}
+
+// Apply writes sets and deletes in one synced batch (nil value: delete).
+func (m *Meta) Apply(kvs map[string][]byte) error {
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.s.end()
+	if err := m.s.writable(); err != nil {
+		return err
+	}
+	b := m.s.meta.NewBatch()
+	defer b.Close()
+	for k, v := range kvs {
+		var err error
+		if v == nil {
+			err = b.Delete(m.key([]byte(k)), nil)
+		} else {
+			err = b.Set(m.key([]byte(k)), v, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// Scan calls fn for every key with the given prefix, in key order, until fn
+// returns an error (returned) or the keys end. key and value are valid only
+// during the call; key is without the namespace.
+func (m *Meta) Scan(prefix []byte, fn func(key, value []byte) error) error {
+	if err := m.begin(); err != nil {
+		return err
+	}
+	defer m.s.end()
+	n := len(m.prefix)
+	return scanPrefix(m.s.meta, m.key(prefix), func(key, value []byte) error {
+		return fn(key[n:], value)
+	})
+}
+
+// scanPrefix calls fn for every key of r with prefix, in order.
+func scanPrefix(r pebble.Reader, prefix []byte, fn func(key, value []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if err := fn(it.Key(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix, or
+// nil if there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+// pebbleFormat is the format major version every database this package opens
+// is pinned to (older ones are ratcheted up to it on first open).
+const pebbleFormat = pebble.FormatNewest
+
+// MaxPebbleFormat is the newest pebble format major version this build can
+// open; archives recording a newer one are refused.
+func MaxPebbleFormat() uint64 { return uint64(pebble.FormatNewest) }
+
+// Memory per Store: one block cache shared by every database, and small
+// memtables, so that many open indexes stay cheap.
+const (
+	blockCacheSize  = 8 << 20
+	memTableSize    = 4 << 20
+	metaMemTable    = 1 << 20
+	maxOpenFilesPer = 128
+)
+
+// pebbleOptions returns the options for an index (or the meta) database.
+// cache may be nil (Inspect opens a lone database).
+func pebbleOptions(cache *pebble.Cache, logger *slog.Logger, readOnly bool) *pebble.Options {
+	o := &pebble.Options{
+		Cache:              cache,
+		CacheSize:          blockCacheSize,
+		MemTableSize:       memTableSize,
+		MaxOpenFiles:       maxOpenFilesPer,
+		FormatMajorVersion: pebbleFormat,
+		Logger:             pebbleLogger{logger},
+		ReadOnly:           readOnly,
+	}
+	// Writes look every document up first (to keep the counter); a bloom
+	// filter makes looking up a new id cheap.
+	o.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	return o
+}
+
+// pebbleLogger sends pebble's logs to slog: informational ones at Debug, so
+// that pebble never prints during normal operation.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "op", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "op", "pebble")
+}
+
+// Fatalf is called by pebble on an invariant violation it cannot survive;
+// pebble expects it not to return.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Log(context.Background(), slog.LevelError, msg, "op", "pebble")
+	panic("pebble: " + msg)
+}
