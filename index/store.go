@@ -59,10 +59,10 @@ type Store struct {
 	inflight sync.WaitGroup     // public calls in progress; Add under mu while !closed
 
 	// Tuning and fault injection for tests.
-	batchSize int                      // pass 2 commits about this many bytes per batch
-	maxDoc    int                      // MaxDocumentSize
+	batchSize int // pass 2 commits about this many bytes per batch
+	maxDoc    int // MaxDocumentSize
 	hooks     struct {
-		afterMapDelete func() error  // Delete, between the map entry and the files
+		afterMapDelete func() error      // Delete, between the map entry and the files
 		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last
 	}
 }
