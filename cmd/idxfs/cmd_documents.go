@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/idxfs/idxfs/task"
+)
+
+func documentsCommand(g *globalOptions) *cli.Command {
+	pkFlag := &cli.StringFlag{Name: "primary-key", Usage: "the primary key, if the index has none yet (default: inferred)"}
+	write := func(replace bool) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			a, err := args(c, 1, 2, "INDEX [FILE|-]")
+			if err != nil {
+				return err
+			}
+			file := "-"
+			if len(a) == 2 {
+				file = a[1]
+			}
+			return runDocumentsWrite(c.Context, *g, waitOpts(c), a[0], file, c.String("primary-key"), replace)
+		}
+	}
+	return &cli.Command{
+		Name:  "documents",
+		Usage: "add, replace, export and delete documents",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "add",
+				Usage:     "add documents, or update those with the same primary key (NDJSON or a JSON array)",
+				ArgsUsage: "INDEX [FILE|-]",
+				Flags:     []cli.Flag{pkFlag, noWaitFlag, jsonFlag},
+				Action:    write(false),
+			},
+			{
+				Name:      "replace",
+				Usage:     "replace all documents of an index (NDJSON or a JSON array)",
+				ArgsUsage: "INDEX [FILE|-]",
+				Flags:     []cli.Flag{pkFlag, noWaitFlag, jsonFlag},
+				Action:    write(true),
+			},
+			{
+				Name:      "export",
+				Usage:     "write every document as NDJSON to stdout, in primary-key order",
+				ArgsUsage: "INDEX",
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 1, 1, "INDEX")
+					if err != nil {
+						return err
+					}
+					return runDocumentsExport(c.Context, *g, a[0])
+				},
+			},
+			{
+				Name:      "get",
+				Usage:     "print one document",
+				ArgsUsage: "INDEX ID",
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 2, 2, "INDEX ID")
+					if err != nil {
+						return err
+					}
+					return runDocumentsGet(c.Context, *g, a[0], a[1])
+				},
+			},
+			{
+				Name:      "delete",
+				Usage:     "delete documents by id",
+				ArgsUsage: "INDEX ID...",
+				Flags:     []cli.Flag{noWaitFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 2, -1, "INDEX ID...")
+					if err != nil {
+						return err
+					}
+					return runDocumentsDelete(c.Context, *g, waitOpts(c), a[0], a[1:])
+				},
+			},
+		},
+	}
+}
+
+func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx, file, pk string, replace bool) error {
+	var src io.Reader = g.stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		src = f
+	}
+	return withEnv(g, !w.NoWait, func(e *env) error {
+		_, err := e.submit(ctx, w, task.Request{
+			Kind: task.DocumentAdditionOrUpdate, IndexUID: idx, PrimaryKey: pk,
+			Documents: src, ReplaceAll: replace,
+		})
+		return err
+	})
+}
+
+func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error {
+	return withEnv(g, false, func(e *env) error {
+		bw := bufio.NewWriterSize(g.stdout, 1<<20)
+		if _, err := e.store.Export(ctx, idx, bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error {
+	return withEnv(g, false, func(e *env) error {
+		doc, err := e.store.Document(ctx, idx, id)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(g.stdout, "%s\n", doc)
+		return err
+	})
+}
+
+func runDocumentsDelete(ctx context.Context, g globalOptions, w waitOptions, idx string, ids []string) error {
+	return withEnv(g, !w.NoWait, func(e *env) error {
+		_, err := e.submit(ctx, w, task.Request{Kind: task.DocumentDeletion, IndexUID: idx, IDs: ids})
+		return err
+	})
+}

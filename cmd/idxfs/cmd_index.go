@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
+	"github.com/idxfs/idxfs/task"
+)
+
+const (
+	dataDirVersion = index.DataDirVersion
+	archiveVersion = snapshot.FormatVersion
+)
+
+var (
+	noWaitFlag = &cli.BoolFlag{Name: "no-wait", Usage: "print the task uid and return at once instead of waiting for the task"}
+	jsonFlag   = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+)
+
+func waitOpts(c *cli.Context) waitOptions {
+	return waitOptions{NoWait: c.Bool("no-wait"), JSON: c.Bool("json")}
+}
+
+func indexCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:  "index",
+		Usage: "create, list, show and delete indexes",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "create",
+				Usage:     "create an index",
+				ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "primary-key", Usage: "the primary key field (default: inferred at the first addition)"},
+					noWaitFlag, jsonFlag,
+				},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 1, 1, "NAME [--primary-key FIELD]")
+					if err != nil {
+						return err
+					}
+					return runIndexCreate(c.Context, *g, waitOpts(c), a[0], c.String("primary-key"))
+				},
+			},
+			{
+				Name:   "list",
+				Usage:  "list the indexes",
+				Flags:  []cli.Flag{jsonFlag},
+				Action: func(c *cli.Context) error { return runIndexList(c.Context, *g, c.Bool("json")) },
+			},
+			{
+				Name:      "show",
+				Usage:     "show one index",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{jsonFlag},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 1, 1, "NAME")
+					if err != nil {
+						return err
+					}
+					return runIndexShow(c.Context, *g, a[0], c.Bool("json"))
+				},
+			},
+			{
+				Name:      "delete",
+				Usage:     "delete an index and its documents (its stored snapshots stay)",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{noWaitFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 1, 1, "NAME")
+					if err != nil {
+						return err
+					}
+					return runIndexDelete(c.Context, *g, waitOpts(c), a[0])
+				},
+			},
+		},
+	}
+}
+
+// withEnv opens the data dir, runs fn and closes the data dir.
+func withEnv(g globalOptions, run bool, fn func(*env) error) error {
+	e, err := openEnv(g, run)
+	if err != nil {
+		return err
+	}
+	err = fn(e)
+	if cerr := e.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func runIndexCreate(ctx context.Context, g globalOptions, w waitOptions, name, pk string) error {
+	return withEnv(g, !w.NoWait, func(e *env) error {
+		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: name, PrimaryKey: pk})
+		return err
+	})
+}
+
+func runIndexDelete(ctx context.Context, g globalOptions, w waitOptions, name string) error {
+	return withEnv(g, !w.NoWait, func(e *env) error {
+		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexDeletion, IndexUID: name})
+		return err
+	})
+}
+
+func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
+	return withEnv(g, false, func(e *env) error {
+		ins, err := e.store.List(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if ins == nil {
+				ins = []index.Info{}
+			}
+			return printJSON(g.stdout, ins)
+		}
+		printIndexes(g.stdout, ins)
+		return nil
+	})
+}
+
+func runIndexShow(ctx context.Context, g globalOptions, name string, asJSON bool) error {
+	return withEnv(g, false, func(e *env) error {
+		in, err := e.store.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(g.stdout, in)
+		}
+		printIndex(g.stdout, in)
+		return nil
+	})
+}

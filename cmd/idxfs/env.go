@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/task"
+)
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	DataDir   string
+	LogLevel  string
+	LogFormat string
+	Workers   int
+	Keep      int
+
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+}
+
+// defaultDataDir is $XDG_DATA_HOME/idxfs, else ~/.local/share/idxfs.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "idxfs")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "idxfs")
+	}
+	return "idxfs-data"
+}
+
+// newLogger builds the one slog handler of the process.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", format)}
+}
+
+// env is an open data dir: the store and its task engine.
+type env struct {
+	g      globalOptions
+	log    *slog.Logger
+	store  *index.Store
+	engine *task.Engine
+}
+
+// openEnv opens the data dir. With run, the scheduler starts: enqueued tasks
+// (also those left by earlier --no-wait commands) run while the command
+// does.
+func openEnv(g globalOptions, run bool) (*env, error) {
+	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	if g.DataDir == "" {
+		return nil, usageError{"no data dir: give --data-dir or set IDXFS_DATA_DIR"}
+	}
+	st, err := index.Open(g.DataDir, index.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := task.Open(task.Options{
+		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if run {
+		eng.Start()
+	}
+	return &env{g: g, log: log, store: st, engine: eng}, nil
+}
+
+// close lets processing tasks finish (a second signal, or ten minutes,
+// cancels them), then closes the store.
+func (e *env) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	e.engine.Close(ctx)
+	return e.store.Close()
+}
+
+// waitOptions are the flags of commands that enqueue a task.
+type waitOptions struct {
+	NoWait bool
+	JSON   bool
+	out    io.Writer // where the outcome goes; default: stdout
+}
+
+func (w waitOptions) writer(g globalOptions) io.Writer {
+	if w.out != nil {
+		return w.out
+	}
+	return g.stdout
+}
+
+// submit enqueues r and, unless NoWait, waits for it and reports how it
+// ended. If ctx ends while waiting (Ctrl-C), the task is canceled: a
+// foreground command that the user stops should leave nothing running.
+func (e *env) submit(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	t, err := e.engine.Enqueue(ctx, r)
+	if err != nil {
+		return t, err
+	}
+	if w.NoWait {
+		if w.JSON {
+			return t, printJSON(w.writer(e.g), t)
+		}
+		fmt.Fprintf(w.writer(e.g), "enqueued task %d (%s of %q)\n", t.UID, t.Type, t.IndexUID)
+		fmt.Fprintf(e.g.stderr, "It runs while idxfs is mounted on this data dir, or with: idxfs tasks wait %d\n", t.UID)
+		return t, nil
+	}
+	return e.wait(ctx, w, t.UID)
+}
+
+// wait waits for task uid, prints it and turns its failure into an error.
+func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
+	t, err := e.engine.Wait(ctx, uid)
+	if err != nil {
+		if ctx.Err() != nil {
+			if _, cerr := e.engine.Cancel(uid); cerr == nil {
+				t, _ = e.engine.Wait(context.Background(), uid)
+				fmt.Fprintf(e.g.stderr, "interrupted: task %d %s\n", uid, t.Status)
+			}
+		}
+		return t, err
+	}
+	if w.JSON {
+		if err := printJSON(w.writer(e.g), t); err != nil {
+			return t, err
+		}
+	}
+	switch t.Status {
+	case task.Succeeded:
+		if !w.JSON {
+			fmt.Fprintln(w.writer(e.g), summary(t))
+		}
+		return t, nil
+	case task.Canceled:
+		return t, canceledError{t.UID}
+	}
+	if t.Error == nil {
+		return t, fmt.Errorf("task %d %s", t.UID, t.Status)
+	}
+	return t, t.Error
+}
+
+func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
+
+// joinLines is strings.Join with a final newline, for golden outputs.
+func joinLines(xs []string) string { return strings.Join(xs, "\n") + "\n" }

@@ -1,0 +1,111 @@
+// Command idxfs owns a data dir of document indexes and exposes them as a
+// FUSE filesystem; its subcommands do the same work without a mount.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errHelpShown) {
+		fmt.Fprintln(os.Stderr, "idxfs:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// errHelpShown marks a usage error whose help text was already printed.
+var errHelpShown = errors.New("help shown")
+
+// run runs one command line. Tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	app := newApp(g)
+	app.Writer, app.ErrWriter = stdout, stderr
+	return app.RunContext(ctx, normalizeArgs(app, args))
+}
+
+func newApp(g *globalOptions) *cli.App {
+	return &cli.App{
+		Name:  "idxfs",
+		Usage: "back up, restore and move document indexes with cat, cp, mv, rsync and tar",
+		Description: "idxfs owns a data dir of document indexes (one pebble database each).\n" +
+			"Its commands work on the data dir directly; flags may come before or after arguments.",
+		Version:                version(),
+		HideVersion:            true,
+		UseShortOptionHandling: false,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"IDXFS_DATA_DIR"},
+				Value: defaultDataDir(), Destination: &g.DataDir, Usage: "the data dir"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
+			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once (default: number of CPUs)"},
+			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
+		},
+		Commands: []*cli.Command{
+			indexCommand(g),
+			documentsCommand(g),
+			tasksCommand(g),
+			snapshotCommand(g),
+			demoCommand(g),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(g.stdout, versionLine())
+					return nil
+				},
+			},
+		},
+		// Errors go back to main, which prints them and exits once.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError{err.Error()}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(g.stderr, "idxfs: no command %q; see idxfs --help\n", name)
+		},
+	}
+}
+
+// version is the module version of the binary, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func versionLine() string {
+	deps := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "github.com/cockroachdb/pebble/v2", "github.com/hanwen/go-fuse/v2":
+				deps += ", " + d.Path + " " + d.Version
+			}
+		}
+		deps = ", " + bi.GoVersion + deps
+	}
+	return fmt.Sprintf("idxfs %s (data dir format %d, archive format %d%s)", version(), dataDirVersion, archiveVersion, deps)
+}
+
+// args checks the number of positional arguments.
+func args(c *cli.Context, min, max int, usage string) ([]string, error) {
+	a := c.Args().Slice()
+	if len(a) < min || (max >= 0 && len(a) > max) {
+		return nil, usageError{fmt.Sprintf("usage: idxfs %s %s", c.Command.FullName(), usage)}
+	}
+	return a, nil
+}

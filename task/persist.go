@@ -1,0 +1,220 @@
+package task
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Keys in the "tasks" namespace of the meta database.
+var (
+	taskPrefix = []byte("t/")
+	nextKey    = []byte("next")
+)
+
+func taskKey(uid uint64) []byte {
+	return binary.BigEndian.AppendUint64(slices.Clip(taskPrefix), uid)
+}
+
+// record is a task as persisted.
+type record struct {
+	Task Task    `json:"task"`
+	Req  request `json:"req"`
+}
+
+// persistLocked writes ent (with its live progress if it is processing).
+// withNext also records the next uid to hand out.
+func (e *Engine) persistLocked(ent *entry, withNext bool) error {
+	rec := record{Task: e.viewLocked(ent), Req: ent.req}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("task %d: encode: %w", ent.task.UID, err)
+	}
+	kv := map[string][]byte{string(taskKey(ent.task.UID)): b}
+	if withNext {
+		next := max(e.nextUID, ent.task.UID+1)
+		kv[string(nextKey)] = binary.BigEndian.AppendUint64(nil, next)
+	}
+	if err := e.meta.Apply(kv); err != nil {
+		return fmt.Errorf("task %d: persist: %w", ent.task.UID, err)
+	}
+	return nil
+}
+
+// load reads every persisted task and recovers those a crash left
+// processing (see Open).
+func (e *Engine) load() error {
+	if v, ok, err := e.meta.Get(nextKey); err != nil {
+		return fmt.Errorf("task: load: %w", err)
+	} else if ok && len(v) == 8 {
+		e.nextUID = max(e.nextUID, binary.BigEndian.Uint64(v))
+	}
+	err := e.meta.Scan(taskPrefix, func(key, value []byte) error {
+		var rec record
+		if err := json.Unmarshal(value, &rec); err != nil {
+			// A record this build cannot read is kept on disk but not
+			// loaded; it must not stop the daemon.
+			e.log.Warn("skip unreadable task record", "key", fmt.Sprintf("%x", key), "err", err)
+			return nil
+		}
+		ent := &entry{task: rec.Task, req: rec.Req, done: make(chan struct{}), prog: newLiveProgress(rec.Task.Type)}
+		if ent.task.Status.Finished() {
+			close(ent.done)
+		}
+		e.tasks[ent.task.UID] = ent
+		e.uids = append(e.uids, ent.task.UID)
+		e.nextUID = max(e.nextUID, ent.task.UID+1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("task: load: %w", err)
+	}
+	slices.Sort(e.uids)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	needed := map[string]bool{}
+	for _, u := range e.uids {
+		ent := e.tasks[u]
+		if ent.task.Status.Finished() {
+			continue
+		}
+		e.recoverLocked(ent)
+		if !ent.task.Status.Finished() {
+			e.queue = append(e.queue, u)
+			e.trackLocked(ent)
+			if ent.req.Payload != "" {
+				needed[ent.req.Payload] = true
+			}
+		}
+	}
+	e.pruneLocked()
+	return e.removeStrayPayloads(needed)
+}
+
+// recoverLocked decides what becomes of an unfinished task found at start.
+func (e *Engine) recoverLocked(ent *entry) {
+	t := &ent.task
+	wasProcessing := t.Status == Processing
+	if wasProcessing {
+		t.Status = Enqueued
+		t.StartedAt = nil
+	}
+	var fail error
+	switch {
+	case ent.req.Stream:
+		fail = fmt.Errorf("%w: idxfs stopped before the archive being written to it was imported", ErrInterrupted)
+	case ent.req.Payload != "" && !fileExists(filepath.Join(e.payloadDir, ent.req.Payload)):
+		fail = fmt.Errorf("%w: payload file %s is gone", ErrPayloadMissing, ent.req.Payload)
+	case wasProcessing && t.Type == DocumentAdditionOrUpdate && ent.req.Reruns < e.opts.MaxReruns:
+		ent.req.Reruns++
+		e.log.Warn("document task was processing when idxfs stopped; running it again",
+			"task", t.UID, "index", t.IndexUID, "rerun", ent.req.Reruns)
+	case wasProcessing:
+		fail = fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted)
+	}
+	if fail != nil {
+		e.finishLocked(ent, Failed, nil, fail)
+		return
+	}
+	if wasProcessing {
+		if err := e.persistLocked(ent, false); err != nil {
+			e.log.Warn("persist recovered task", "task", t.UID, "err", err)
+		}
+	}
+}
+
+// removeStrayPayloads removes payload files that no unfinished task needs
+// (left by a crash between copying a payload and persisting its task).
+func (e *Engine) removeStrayPayloads(needed map[string]bool) error {
+	ents, err := os.ReadDir(e.payloadDir)
+	if err != nil {
+		return fmt.Errorf("task: %w", err)
+	}
+	for _, d := range ents {
+		if needed[d.Name()] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(e.payloadDir, d.Name())); err != nil {
+			e.log.Warn("remove stray payload", "path", d.Name(), "err", err)
+		}
+	}
+	return nil
+}
+
+// savePayload copies r into a new file in the data dir's tmp/ and syncs it.
+func (e *Engine) savePayload(ctx context.Context, r io.Reader) (path string, n int64, err error) {
+	f, err := os.CreateTemp(e.store.TmpDir(), "payload-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("task: store payload: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	n, err = io.Copy(f, ctxReader{ctx, r})
+	if err != nil {
+		return "", n, fmt.Errorf("task: store payload: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return "", n, fmt.Errorf("task: store payload: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return "", n, fmt.Errorf("task: store payload: %w", err)
+	}
+	return f.Name(), n, nil
+}
+
+// ctxReader stops reading when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// renameSync renames oldpath to newpath and syncs newpath's directory.
+func renameSync(oldpath, newpath string) error {
+	if err := os.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(newpath))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// ParseUID parses a task uid as users type it.
+func ParseUID(s string) (uint64, error) {
+	u, err := strconv.ParseUint(strings.TrimSuffix(s, ".json"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: task uid %q is not a number", ErrInvalid, s)
+	}
+	return u, nil
+}
+

@@ -1,0 +1,253 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
+)
+
+// run is one processing of one task: what its processor may read and call.
+type run struct {
+	e      *Engine
+	ent    *entry
+	task   Task      // as it was when it started
+	req    request   // idem
+	stream io.Reader // live import stream, if any
+	prog   *liveProgress
+}
+
+// release lets later tasks of the run's indexes start while this one goes
+// on (a snapshot creation, once its checkpoint is taken).
+func (r *run) release() {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	r.e.releaseLocked(r.ent)
+	r.e.dispatchLocked()
+}
+
+// process runs the processor of r's kind. It returns the task's final
+// details (nil: keep those set at enqueue) and its error.
+func (e *Engine) process(ctx context.Context, r *run) (any, error) {
+	if h := e.hooks.process; h != nil {
+		if err := h(ctx, r.task); err != nil {
+			return nil, err
+		}
+	}
+	switch r.task.Type {
+	case IndexCreation:
+		return e.createIndex(ctx, r)
+	case IndexDeletion:
+		return e.deleteIndex(ctx, r)
+	case DocumentAdditionOrUpdate:
+		return e.addDocuments(ctx, r)
+	case DocumentDeletion:
+		return e.deleteDocuments(ctx, r)
+	case SingleIndexSnapshotCreation:
+		return e.createSnapshot(ctx, r)
+	case SingleIndexSnapshotImport:
+		return e.importSnapshot(ctx, r)
+	}
+	return nil, fmt.Errorf("%w: no processor for task type %q", ErrInvalid, r.task.Type)
+}
+
+func (e *Engine) createIndex(ctx context.Context, r *run) (any, error) {
+	info, err := e.store.Create(ctx, r.task.IndexUID, r.req.PrimaryKey)
+	if err != nil {
+		return nil, err
+	}
+	return IndexCreationDetails{PrimaryKey: info.PrimaryKey}, nil
+}
+
+func (e *Engine) deleteIndex(ctx context.Context, r *run) (any, error) {
+	info, err := e.store.Get(ctx, r.task.IndexUID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.Delete(ctx, r.task.IndexUID); err != nil {
+		return nil, err
+	}
+	return IndexDeletionDetails{DeletedDocuments: &info.Documents}, nil
+}
+
+func (e *Engine) addDocuments(ctx context.Context, r *run) (any, error) {
+	var d DocumentAdditionDetails
+	if err := r.task.DecodeDetails(&d); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(e.payloadDir, r.req.Payload))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPayloadMissing, err)
+	}
+	defer f.Close()
+	opts := index.WriteOptions{
+		PrimaryKey: r.req.PrimaryKey,
+		Progress:   func(pass int, done, total int64) { r.prog.at(pass-1, done, total) },
+	}
+	write := e.store.AddDocuments
+	if r.req.ReplaceAll {
+		write = e.store.ReplaceDocuments
+	}
+	res, err := write(ctx, r.task.IndexUID, f, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.PrimaryKey = res.PrimaryKey
+	d.ReceivedDocuments = &res.Received
+	d.IndexedDocuments = &res.Indexed
+	d.IndexVersion = &res.Version
+	return d, nil
+}
+
+func (e *Engine) deleteDocuments(ctx context.Context, r *run) (any, error) {
+	n, err := e.store.DeleteDocuments(ctx, r.task.IndexUID, r.req.IDs)
+	if err != nil {
+		return nil, err
+	}
+	return DocumentDeletionDetails{ProvidedIDs: len(r.req.IDs), DeletedDocuments: &n}, nil
+}
+
+// createSnapshot: starting → checkpointing → writing archive → finalizing.
+// The index is held only until the checkpoint is taken.
+func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
+	uid := r.task.IndexUID
+	d := SnapshotCreationDetails{IndexUID: uid}
+	r.prog.at(0, 0, 0)
+	info, err := e.store.Get(ctx, uid)
+	if err != nil {
+		return d, err
+	}
+	if s, ok := e.snaps.fresh(uid, info.Version, info.UpdatedAt); ok {
+		return s.details(true), nil
+	}
+
+	r.prog.at(1, 0, 0)
+	ckdir := filepath.Join(e.store.TmpDir(), fmt.Sprintf("checkpoint-%d", r.task.UID))
+	defer os.RemoveAll(ckdir)
+	cp, err := e.store.Checkpoint(ctx, uid, ckdir)
+	r.release()
+	if err != nil {
+		return d, err
+	}
+	if h := e.hooks.afterCheckpoint; h != nil {
+		if err := h(ctx, r.task); err != nil {
+			return d, err
+		}
+	}
+
+	r.prog.at(2, 0, 0)
+	start := e.opts.Now()
+	tmp, err := os.CreateTemp(e.store.TmpDir(), fmt.Sprintf("snapshot-%d-*.tmp", r.task.UID))
+	if err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	opts := e.opts.Archive
+	opts.Progress = func(p snapshot.Progress) { r.prog.at(2, p.BytesDone, p.BytesTotal) }
+	meta := snapshot.Metadata{
+		Format:              snapshot.FormatName,
+		FormatVersion:       snapshot.FormatVersion,
+		IdxfsVersion:        e.opts.Version,
+		IndexUID:            uid,
+		PrimaryKey:          cp.PrimaryKey,
+		Documents:           cp.Documents,
+		IndexVersion:        cp.Version,
+		IndexUpdatedAt:      cp.UpdatedAt,
+		CreatedAt:           start.UTC(),
+		PebbleFormatVersion: cp.PebbleFormat,
+	}
+	res, err := snapshot.Write(ctx, tmp, ckdir, meta, opts)
+	if err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	archiveTime := Duration(e.opts.Now().Sub(start))
+
+	r.prog.at(3, 0, 0)
+	s, err := e.snaps.add(uid, tmp.Name(), res.Metadata, e.opts.SnapshotKeep)
+	if err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	ok = true
+	d = s.details(false)
+	d.ArchiveDuration = &archiveTime
+	return d, nil
+}
+
+// importSnapshot: reading → extracting → verifying → registering. Nothing
+// but DATA/tmp is written until the index is registered; any failure
+// removes what was extracted.
+func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
+	var d SnapshotImportDetails
+	if err := r.task.DecodeDetails(&d); err != nil {
+		return nil, err
+	}
+	newUID := r.req.NewIndexUID
+	fail := func(err error) (any, error) { return d, fmt.Errorf("import %q: %w", newUID, err) }
+
+	r.prog.at(0, 0, 0)
+	if e.store.Exists(newUID) {
+		return fail(index.ErrExists)
+	}
+	src := r.stream
+	if src == nil {
+		f, err := os.Open(r.req.SnapshotPath)
+		if errors.Is(err, os.ErrNotExist) {
+			return fail(fmt.Errorf("%s: %w", r.req.SnapshotPath, ErrSnapshotFileNotFound))
+		} else if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		src = f
+	}
+	dst := filepath.Join(e.store.TmpDir(), fmt.Sprintf("import-%d", r.task.UID))
+	defer os.RemoveAll(dst)
+	opts := snapshot.ReadOptions{
+		MaxExpandedSize: e.opts.MaxImportSize,
+		MaxPebbleFormat: index.MaxPebbleFormat(),
+		Progress:        func(p snapshot.Progress) { r.prog.at(1, p.BytesDone, p.BytesTotal) },
+	}
+	md, err := snapshot.Extract(ctx, src, dst, opts)
+	if err != nil {
+		return fail(err)
+	}
+	d.IndexUID = md.IndexUID
+
+	r.prog.at(2, 0, 0)
+	chk, err := index.Inspect(ctx, dst)
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case chk.Documents != md.Documents:
+		return fail(fmt.Errorf("%w: the metadata says %d documents, the database holds %d", snapshot.ErrCorrupt, md.Documents, chk.Documents))
+	case chk.Version != md.IndexVersion:
+		return fail(fmt.Errorf("%w: the metadata says index version %d, the database holds %d", snapshot.ErrCorrupt, md.IndexVersion, chk.Version))
+	case chk.PrimaryKey != md.PrimaryKey:
+		return fail(fmt.Errorf("%w: the metadata says primary key %q, the database holds %q", snapshot.ErrCorrupt, md.PrimaryKey, chk.PrimaryKey))
+	}
+
+	r.prog.at(3, 0, 0)
+	if _, err := e.store.Adopt(ctx, newUID, dst); err != nil {
+		return fail(err)
+	}
+	d.NumberOfDocuments = md.Documents
+	d.IndexVersion = md.IndexVersion
+	return d, nil
+}

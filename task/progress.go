@@ -1,0 +1,68 @@
+package task
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// liveProgress is a processing task's progress: atomic counters that the
+// processor sets and readers (status files, the persisting ticker) read.
+type liveProgress struct {
+	kind  Kind
+	step  atomic.Int32 // index into Steps(kind)
+	done  atomic.Int64
+	total atomic.Int64
+}
+
+func newLiveProgress(k Kind) *liveProgress { return &liveProgress{kind: k} }
+
+// setStep moves to step i and resets the byte counters.
+func (p *liveProgress) setStep(i int) {
+	p.step.Store(int32(i))
+	p.done.Store(0)
+	p.total.Store(0)
+}
+
+// setBytes records progress within the current step.
+func (p *liveProgress) setBytes(done, total int64) {
+	p.total.Store(total)
+	p.done.Store(done)
+}
+
+// at moves to step i (resetting the counters if it is a new step) and
+// records progress within it.
+func (p *liveProgress) at(i int, done, total int64) {
+	if int(p.step.Load()) != i {
+		p.setStep(i)
+	}
+	p.setBytes(done, total)
+}
+
+// view renders the progress. The percentage is the weight of the finished
+// steps plus the current step's weight times its byte fraction.
+func (p *liveProgress) view() *Progress {
+	st := Steps(p.kind)
+	if len(st) == 0 {
+		return nil
+	}
+	i := min(int(p.step.Load()), len(st)-1)
+	done, total := p.done.Load(), p.total.Load()
+	var sum, before float64
+	for j, s := range st {
+		sum += float64(s.Weight)
+		if j < i {
+			before += float64(s.Weight)
+		}
+	}
+	frac := 0.0
+	if total > 0 {
+		frac = min(float64(done)/float64(total), 1)
+	}
+	pct := (before + frac*float64(st[i].Weight)) / sum * 100
+	return &Progress{
+		Steps:      []StepProgress{{CurrentStep: st[i].Name, Finished: i, Total: len(st)}},
+		Percentage: math.Round(pct*100) / 100,
+		BytesDone:  done,
+		BytesTotal: total,
+	}
+}

@@ -1,0 +1,292 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idxfs/idxfs/snapshot"
+)
+
+// SnapshotSuffix ends the name of every stored snapshot.
+const SnapshotSuffix = ".idx.snapshot"
+
+// StoredSnapshot is a completed snapshot in DATA/snapshots/indexes/<uid>/.
+type StoredSnapshot struct {
+	Path           string    `json:"path"`
+	Size           int64     `json:"size"`
+	IndexUID       string    `json:"indexUid"`
+	IndexVersion   uint64    `json:"indexVersion"`
+	IndexUpdatedAt time.Time `json:"indexUpdatedAt"`
+	Documents      uint64    `json:"numberOfDocuments"`
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+func (s StoredSnapshot) details(reused bool) SnapshotCreationDetails {
+	return SnapshotCreationDetails{
+		IndexUID: s.IndexUID, Path: s.Path, Size: s.Size, IndexVersion: s.IndexVersion,
+		NumberOfDocuments: s.Documents, Reused: reused,
+	}
+}
+
+// matches reports whether s holds the index state (version, updatedAt). The
+// pair tells apart an index from another of the same name created later,
+// whose version count starts again.
+func (s StoredSnapshot) matches(version uint64, updatedAt time.Time) bool {
+	return s.IndexVersion == version && s.IndexUpdatedAt.Equal(updatedAt)
+}
+
+// snapStore is the snapshot store on disk, with the newest snapshot of each
+// index cached so that a stat of a snapshot file costs no disk read.
+type snapStore struct {
+	dir string
+	log *slog.Logger
+
+	mu     sync.Mutex
+	newest map[string]StoredSnapshot // index uid → its newest snapshot
+}
+
+func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
+	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("task: snapshot store: %w", err)
+	}
+	dirs, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("task: snapshot store: %w", err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		names, err := s.names(d.Name())
+		if err != nil {
+			return nil, err
+		}
+		// The newest readable one; an unreadable file (it should not be
+		// there: files arrive by rename) is logged and passed over.
+		for i := len(names) - 1; i >= 0; i-- {
+			st, err := readStored(filepath.Join(dir, d.Name(), names[i]))
+			if err != nil {
+				log.Warn("unreadable stored snapshot", "path", names[i], "err", err)
+				continue
+			}
+			s.newest[d.Name()] = st
+			break
+		}
+	}
+	return s, nil
+}
+
+// names lists the stored snapshot files of uid, oldest first (names sort by
+// creation time).
+func (s *snapStore) names(uid string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, uid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("task: snapshot store: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), SnapshotSuffix) {
+			out = append(out, e.Name())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func readStored(path string) (StoredSnapshot, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return StoredSnapshot{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return StoredSnapshot{}, err
+	}
+	md, err := snapshot.Inspect(f)
+	if err != nil {
+		return StoredSnapshot{}, err
+	}
+	return stored(path, st.Size(), md), nil
+}
+
+func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
+	return StoredSnapshot{
+		Path: path, Size: size, IndexUID: md.IndexUID, IndexVersion: md.IndexVersion,
+		IndexUpdatedAt: md.IndexUpdatedAt, Documents: md.Documents, CreatedAt: md.CreatedAt,
+	}
+}
+
+// fresh returns the newest snapshot of uid if it holds the given state.
+func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (StoredSnapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.newest[uid]
+	if !ok || !st.matches(version, updatedAt) {
+		return StoredSnapshot{}, false
+	}
+	if _, err := os.Stat(st.Path); err != nil {
+		// Removed by hand: forget it.
+		delete(s.newest, uid)
+		return StoredSnapshot{}, false
+	}
+	return st, true
+}
+
+// add moves the completed archive tmpPath into the store, read-only, then
+// removes the oldest snapshots of uid beyond keep.
+func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (StoredSnapshot, error) {
+	if err := os.Chmod(tmpPath, 0o444); err != nil {
+		return StoredSnapshot{}, err
+	}
+	fi, err := os.Stat(tmpPath)
+	if err != nil {
+		return StoredSnapshot{}, err
+	}
+	dir := filepath.Join(s.dir, uid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return StoredSnapshot{}, err
+	}
+	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format("20060102T150405.000000Z"), SnapshotSuffix)
+	final := filepath.Join(dir, name)
+	// Link, not rename: it never replaces an existing snapshot.
+	if err := os.Link(tmpPath, final); err != nil {
+		return StoredSnapshot{}, err
+	}
+	os.Remove(tmpPath)
+	if err := syncDir(dir); err != nil {
+		return StoredSnapshot{}, err
+	}
+	st := stored(final, fi.Size(), md)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.newest[uid]; !ok || cur.CreatedAt.Before(st.CreatedAt) || cur.Path == st.Path {
+		s.newest[uid] = st
+	}
+	names, err := s.names(uid)
+	if err != nil {
+		return st, err
+	}
+	for len(names) > keep {
+		p := filepath.Join(dir, names[0])
+		names = names[1:]
+		if p == s.newest[uid].Path {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			s.log.Warn("remove old snapshot", "path", p, "err", err)
+		} else {
+			s.log.Info("removed old snapshot", "index", uid, "path", p)
+		}
+	}
+	return st, nil
+}
+
+// list returns the stored snapshots of uid ("" for every index), oldest
+// first within an index.
+func (s *snapStore) list(uid string) ([]StoredSnapshot, error) {
+	uids := []string{uid}
+	if uid == "" {
+		ents, err := os.ReadDir(s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("task: snapshot store: %w", err)
+		}
+		uids = uids[:0]
+		for _, e := range ents {
+			if e.IsDir() {
+				uids = append(uids, e.Name())
+			}
+		}
+	}
+	var out []StoredSnapshot
+	for _, u := range uids {
+		names, err := s.names(u)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			st, err := readStored(filepath.Join(s.dir, u, n))
+			if err != nil {
+				s.log.Warn("unreadable stored snapshot", "path", n, "err", err)
+				continue
+			}
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// Snapshots lists the stored snapshots of index uid, or of every index if
+// uid is "", oldest first within an index.
+func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) { return e.snaps.list(uid) }
+
+// FreshSnapshot returns the stored snapshot of index uid's current state, if
+// there is one. It starts no work and reads no archive.
+func (e *Engine) FreshSnapshot(ctx context.Context, uid string) (StoredSnapshot, bool, error) {
+	info, err := e.store.Get(ctx, uid)
+	if err != nil {
+		return StoredSnapshot{}, false, err
+	}
+	st, ok := e.snaps.fresh(uid, info.Version, info.UpdatedAt)
+	return st, ok, nil
+}
+
+// Snapshot returns a complete snapshot of index uid's current state: a
+// stored one if it is fresh, else the result of the snapshot creation in
+// flight for uid (joined: concurrent callers share one task) or of a new one.
+// It returns when the snapshot is complete, when the task fails (its error,
+// as *Error), or when ctx is done (ctx.Err(); the task goes on).
+func (e *Engine) Snapshot(ctx context.Context, uid string) (StoredSnapshot, error) {
+	st, tuid, err := e.freshOrCreation(ctx, uid)
+	if err != nil || tuid == 0 {
+		return st, err
+	}
+	t, err := e.Wait(ctx, tuid)
+	if err != nil {
+		return StoredSnapshot{}, err
+	}
+	if t.Status != Succeeded {
+		if t.Error != nil {
+			return StoredSnapshot{}, t.Error
+		}
+		return StoredSnapshot{}, &Error{Message: fmt.Sprintf("snapshot task %d was %s", t.UID, t.Status), Code: CodeInterrupted, Type: TypeSystem}
+	}
+	var d SnapshotCreationDetails
+	if err := t.DecodeDetails(&d); err != nil {
+		return StoredSnapshot{}, err
+	}
+	return readStored(d.Path)
+}
+
+// freshOrCreation returns a fresh stored snapshot of uid, or the uid of the
+// snapshot creation task to wait for: the one in flight, or a new one.
+func (e *Engine) freshOrCreation(ctx context.Context, uid string) (StoredSnapshot, uint64, error) {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	e.mu.Lock()
+	tuid, inFlight := e.creations[uid]
+	e.mu.Unlock()
+	if inFlight {
+		return StoredSnapshot{}, tuid, nil
+	}
+	if st, ok, err := e.FreshSnapshot(ctx, uid); err != nil || ok {
+		return st, 0, err
+	}
+	t, err := e.Enqueue(ctx, Request{Kind: SingleIndexSnapshotCreation, IndexUID: uid})
+	if err != nil {
+		return StoredSnapshot{}, 0, err
+	}
+	return StoredSnapshot{}, t.UID, nil
+}
