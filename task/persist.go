@@ -217,4 +217,3 @@ func ParseUID(s string) (uint64, error) {
 	}
 	return u, nil
 }
-
