@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -37,7 +38,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(g *globalOptions) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "idxfs",
 		Usage: "back up, restore and move document indexes with cat, cp, mv, rsync and tar",
 		Description: "idxfs owns a data dir of document indexes (one pebble database each).\n" +
@@ -73,9 +74,34 @@ func newApp(g *globalOptions) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}
 		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(g.stderr, "idxfs: no command %q; see idxfs --help\n", name)
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError{fmt.Sprintf("no command %q; see idxfs --help", c.Args().First())}
+			}
+			return cli.ShowAppHelp(c)
 		},
+	}
+	setUsageErrors(app.Commands, app.OnUsageError)
+	return app
+}
+
+// setUsageErrors gives every command the app's usage-error handler (cli v2
+// does not inherit it) and hides the help subcommand of leaf commands.
+func setUsageErrors(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
+	for _, c := range cmds {
+		c.OnUsageError = h
+		if len(c.Subcommands) == 0 {
+			c.HideHelpCommand = true
+		} else if c.Action == nil {
+			name := c.Name
+			c.Action = func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usageError{fmt.Sprintf("no command %q in idxfs %s; see idxfs %s --help", c.Args().First(), name, name)}
+				}
+				return cli.ShowSubcommandHelp(c)
+			}
+		}
+		setUsageErrors(c.Subcommands, h)
 	}
 }
 
@@ -105,7 +131,19 @@ func versionLine() string {
 func args(c *cli.Context, min, max int, usage string) ([]string, error) {
 	a := c.Args().Slice()
 	if len(a) < min || (max >= 0 && len(a) > max) {
-		return nil, usageError{fmt.Sprintf("usage: idxfs %s %s", c.Command.FullName(), usage)}
+		return nil, usageError{fmt.Sprintf("usage: idxfs %s %s", commandPath(c), usage)}
 	}
 	return a, nil
+}
+
+// commandPath is the command's name with its parents', e.g. "index show".
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		// The app's own root command bears the app's name.
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }
