@@ -114,15 +114,15 @@ func (p *payloadReader) readLine() ([]byte, error) {
 	p.buf = p.buf[:0]
 	for {
 		chunk, err := p.br.ReadSlice('\n')
-		if err == nil && len(p.buf) == 0 {
-			return chunk[:len(chunk)-1], nil // the common case: no copy
-		}
-		if len(p.buf)+len(chunk) > p.maxDoc+1 {
+		if len(p.buf)+len(chunk) > p.maxDoc+2 { // "\r\n"
 			return nil, &DocumentError{
 				Position: fmt.Sprintf("line %d", p.line+1),
 				Reason:   fmt.Sprintf("line longer than %d bytes, the largest document accepted", p.maxDoc),
 				Err:      ErrInvalidDocument,
 			}
+		}
+		if err == nil && len(p.buf) == 0 {
+			return chunk[:len(chunk)-1], nil // the common case: no copy
 		}
 		p.buf = append(p.buf, chunk...)
 		switch err {
@@ -164,6 +164,13 @@ func (p *payloadReader) nextElement() (rawDocument, error) {
 	var raw json.RawMessage
 	if err := p.dec.Decode(&raw); err != nil {
 		return rawDocument{}, p.arrayError(start, err)
+	}
+	if len(raw) > p.maxDoc {
+		return rawDocument{}, &DocumentError{
+			Position: fmt.Sprintf("document %d", p.index),
+			Reason:   fmt.Sprintf("longer than %d bytes, the largest document accepted", p.maxDoc),
+			Err:      ErrInvalidDocument,
+		}
 	}
 	// Decode leaves the offset just after the value.
 	pos := fmt.Sprintf("document %d at byte %d", p.index, p.offset()-int64(len(raw)))

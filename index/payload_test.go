@@ -1,0 +1,248 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// readDocs reads every document of payload with the parser alone.
+func readDocs(payload string, maxDoc int) (docs, positions []string, err error) {
+	p, err := newPayloadReader(strings.NewReader(payload), maxDoc)
+	if err != nil {
+		return nil, nil, err
+	}
+	for {
+		d, err := p.next()
+		if err == io.EOF {
+			return docs, positions, nil
+		}
+		if err != nil {
+			return docs, positions, err
+		}
+		docs = append(docs, string(d.data))
+		positions = append(positions, d.position)
+	}
+}
+
+func TestPayloadReader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, payload string
+		docs          []string
+		positions     []string
+		err           error // nil: accepted
+	}{
+		{"empty", "", nil, nil, nil},
+		{"blank", " \n\n\t\n", nil, nil, nil},
+		{"ndjson", "{\"a\":1}\n{\"a\":2}\n", []string{`{"a":1}`, `{"a":2}`}, []string{"line 1", "line 2"}, nil},
+		{"ndjson no final newline", "{\"a\":1}\n{\"a\":2}", []string{`{"a":1}`, `{"a":2}`}, []string{"line 1", "line 2"}, nil},
+		{"ndjson blank lines and crlf", "\n\r\n{\"a\":1}\r\n\n  {\"a\":2}  \n", []string{`{"a":1}`, `{"a":2}`}, []string{"line 3", "line 5"}, nil},
+		{"array", " [ {\"a\":1} ,\n{\"a\":2}]\n", []string{`{"a":1}`, `{"a":2}`}, []string{"document 1 at byte 3", "document 2 at byte 13"}, nil},
+		{"empty array", "[ ]", nil, nil, nil},
+		{"array trailing data", `[{"a":1}] x`, []string{`{"a":1}`}, nil, ErrMalformedPayload},
+		{"array trailing array", `[{"a":1}][]`, []string{`{"a":1}`}, nil, ErrMalformedPayload},
+		{"array unclosed", `[{"a":1}`, []string{`{"a":1}`}, nil, ErrMalformedPayload},
+		{"array broken element", `[{"a":1},{"a":]`, []string{`{"a":1}`}, nil, ErrMalformedPayload},
+		{"array missing comma", `[{"a":1} {"a":2}]`, []string{`{"a":1}`}, nil, ErrMalformedPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			docs, positions, err := readDocs(tc.payload, 1<<20)
+			if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			for i := range docs {
+				docs[i] = compact(t, docs[i])
+			}
+			if !slices.Equal(docs, tc.docs) {
+				t.Errorf("docs = %q, want %q", docs, tc.docs)
+			}
+			if tc.positions != nil && !slices.Equal(positions, tc.positions) {
+				t.Errorf("positions = %q, want %q", positions, tc.positions)
+			}
+		})
+	}
+}
+
+func compact(t testing.TB, s string) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		t.Fatalf("compact %q: %v", s, err)
+	}
+	return b.String()
+}
+
+func TestPayloadDocumentTooLarge(t *testing.T) {
+	t.Parallel()
+	big := `{"id":2,"x":"` + strings.Repeat("y", 5000) + `"}`
+	for _, tc := range []struct{ name, payload, position string }{
+		{"ndjson", "{\"id\":1}\n" + big + "\n{\"id\":3}\n", "line 2"},
+		{"array", "[{\"id\":1}," + big + ",{\"id\":3}]", "document 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := readDocs(tc.payload, 1000)
+			var de *DocumentError
+			if !errors.As(err, &de) || !errors.Is(err, ErrInvalidDocument) || de.Position != tc.position {
+				t.Fatalf("err = %#v", err)
+			}
+			// Within the limit it passes.
+			if _, _, err := readDocs(tc.payload, 6000); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// The array limit holds however the decoder buffers: a huge element is
+	// refused before it is read whole.
+	huge := "[" + `{"id":1,"x":"` + strings.Repeat("y", 4<<20) + `"}]`
+	if _, _, err := readDocs(huge, 1000); !errors.Is(err, ErrInvalidDocument) {
+		t.Fatalf("huge element: %v", err)
+	}
+}
+
+func TestParseDocument(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc string
+		err error
+	}{
+		{`{"id":1}`, nil},
+		{`{}`, nil},
+		{`[1]`, ErrInvalidDocument},
+		{`"s"`, ErrInvalidDocument},
+		{`null`, ErrInvalidDocument},
+		{`12`, ErrInvalidDocument},
+		{`{"id":1`, ErrMalformedPayload},
+		{`{"id":1}}`, ErrMalformedPayload},
+		{`{"id":1} {"id":2}`, ErrMalformedPayload},
+		{`{id:1}`, ErrMalformedPayload},
+		{`nope`, ErrMalformedPayload},
+	} {
+		_, err := parseDocument([]byte(tc.doc), "line 1")
+		if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+			t.Errorf("parseDocument(%s) = %v, want %v", tc.doc, err, tc.err)
+		}
+	}
+}
+
+func TestInferPrimaryKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc, want string // want "" means ErrMissingPrimaryKey
+	}{
+		{`{"id":1,"userId":2}`, "id"},
+		{`{"movieId":1,"title":"x"}`, "movieId"},
+		{`{"SKU_ID":1}`, "SKU_ID"},
+		{`{"uuid":"a"}`, "uuid"},
+		{`{"movieId":1,"userId":2}`, ""},
+		{`{"title":"x"}`, ""},
+		{`{"ID":1,"Id":2}`, ""}, // "id" is exact; two others end in id
+	} {
+		fields, err := parseDocument([]byte(tc.doc), "line 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := inferPrimaryKey(fields, "line 1")
+		if got != tc.want || (tc.want == "") != errors.Is(err, ErrMissingPrimaryKey) {
+			t.Errorf("inferPrimaryKey(%s) = %q, %v; want %q", tc.doc, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzPayload checks that whatever AddDocuments accepts round-trips: the
+// export holds exactly the last occurrence of every id, as valid compact JSON
+// objects whose primary key gives their id, in key order.
+func FuzzPayload(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/payload/*")
+	for _, p := range seeds {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	s := openStore(f, "")
+	ctx := context.Background()
+	const maxInput = 64 << 10
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxInput {
+			t.Skip()
+		}
+		n++
+		uid := "fuzz" + strings.Repeat("x", n%3) // reuse a few indexes: replace empties them
+		if !s.Exists(uid) {
+			mustCreate(t, s, uid, "")
+		}
+		before := mustGet(t, s, uid)
+		res, err := s.ReplaceDocuments(ctx, uid, bytes.NewReader(data), WriteOptions{})
+		after := mustGet(t, s, uid)
+		if err != nil {
+			var de *DocumentError
+			if !errors.As(err, &de) {
+				t.Fatalf("error is not a *DocumentError: %v", err)
+			}
+			if after.Version != before.Version || after.Documents != before.Documents {
+				t.Fatalf("a refused payload changed the index: %+v -> %+v", before, after)
+			}
+			return
+		}
+		if after.Version != before.Version+1 {
+			t.Fatalf("version %d -> %d", before.Version, after.Version)
+		}
+		// The model: the last occurrence of every id.
+		pk := after.PrimaryKey
+		want := map[string]string{}
+		docs, _, err := readDocs(string(data), MaxDocumentSize)
+		if err != nil {
+			t.Fatalf("accepted payload does not parse again: %v", err)
+		}
+		for _, d := range docs {
+			fields, err := parseDocument([]byte(d), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := documentID(fields, pk, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[id] = compact(t, d)
+		}
+		if res.Received != uint64(len(docs)) || res.Indexed != uint64(len(want)) || after.Documents != uint64(len(want)) {
+			t.Fatalf("result %+v, info %+v; payload has %d documents, %d ids", res, after, len(docs), len(want))
+		}
+		out := export(t, s, uid)
+		var prev []byte
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if line == "" && len(want) == 0 {
+				break
+			}
+			fields, err := parseDocument([]byte(line), "export")
+			if err != nil {
+				t.Fatalf("exported %q: %v", line, err)
+			}
+			id, err := documentID(fields, pk, "export")
+			if err != nil {
+				t.Fatalf("exported %q: %v", line, err)
+			}
+			if want[id] != line {
+				t.Fatalf("exported %q for id %q, want %q", line, id, want[id])
+			}
+			delete(want, id)
+			key := documentKey(id)
+			if prev != nil && bytes.Compare(prev, key) >= 0 {
+				t.Fatalf("export out of order at %q", id)
+			}
+			prev = key
+		}
+		if len(want) != 0 {
+			t.Fatalf("export misses %d documents", len(want))
+		}
+	})
+}

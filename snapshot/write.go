@@ -1,0 +1,481 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/pgzip"
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults of WriteOptions, chosen from BenchmarkWrite (docs/FORMAT.md,
+// "Choice of defaults").
+const (
+	DefaultLevel      = flate.BestSpeed
+	DefaultMemberSize = 1 << 20
+)
+
+// progressEvery is how many bytes of file data pass between two progress
+// calls (besides the call at the end).
+const progressEvery = 4 << 20
+
+// engine selects how members are compressed. Only benchmarks change it.
+type engine int
+
+const (
+	// enginePool compresses Concurrency members at once, each on one
+	// goroutine with klauspost/compress/flate.
+	enginePool engine = iota
+	// enginePgzip compresses one member at a time with pgzip, which splits
+	// it into blocks compressed in parallel.
+	enginePgzip
+)
+
+func (o *WriteOptions) ensureDefaults() error {
+	if o.Level == 0 {
+		o.Level = DefaultLevel
+	}
+	if o.Level < flate.HuffmanOnly || o.Level > flate.BestCompression || o.Level == flate.DefaultCompression {
+		return fmt.Errorf("snapshot: gzip level %d is not valid (-2 for Huffman only, 1–9)", o.Level)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.MemberSize == 0 {
+		o.MemberSize = DefaultMemberSize
+	}
+	if o.MemberSize < minMemberSize || o.MemberSize > MaxMemberSize {
+		return fmt.Errorf("snapshot: member size %d is outside [%d, %d]", o.MemberSize, minMemberSize, MaxMemberSize)
+	}
+	return nil
+}
+
+// srcFile is one file of the checkpoint being written.
+type srcFile struct {
+	FileInfo
+	mtime time.Time
+}
+
+// listSource reads srcDir, which must be flat: regular files only.
+func listSource(srcDir string) ([]srcFile, error) {
+	ents, err := os.ReadDir(srcDir)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read source: %w", err)
+	}
+	files := make([]srcFile, 0, len(ents))
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			what := "a special file"
+			switch {
+			case e.IsDir():
+				what = "a directory"
+			case e.Type()&os.ModeSymlink != 0:
+				what = "a symlink"
+			}
+			return nil, fmt.Errorf("snapshot: source %s: %q is %s; a checkpoint must be a flat directory of regular files", srcDir, name, what)
+		}
+		if err := validFileName(name); err != nil {
+			return nil, fmt.Errorf("snapshot: source %s: %v", srcDir, err)
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: source: %w", err)
+		}
+		files = append(files, srcFile{FileInfo{Name: name, Size: fi.Size()}, fi.ModTime()})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, nil
+}
+
+// wjob is one member on its way through the write pipeline. Jobs and their
+// buffers are recycled through a free list, which bounds the memory in use.
+type wjob struct {
+	in       []byte
+	out      bytes.Buffer
+	done     chan struct{}
+	err      error
+	fileData int64  // bytes of file data in the member
+	file     string // the file the member belongs to, "" for the others
+}
+
+// writer is the state of one Write.
+type writer struct {
+	opts   WriteOptions
+	engine engine
+	srcDir string
+	files  []srcFile
+	meta   Metadata
+
+	free    chan *wjob // idle jobs
+	work    chan *wjob // jobs to compress
+	ordered chan *wjob // jobs in archive order, for output
+	total   int64      // bytes of file data
+}
+
+// Write streams srcDir (a checkpoint: a flat directory of pebble files) to w
+// as an archive: meta (with Files filled in from srcDir) first, the files
+// under index/ in a deterministic order with deterministic tar headers, the
+// SHA-256 checksums last. It returns at ctx's cancellation with ctx.Err().
+//
+// Write sets meta.Format, meta.FormatVersion and meta.Files, and meta.CreatedAt
+// to the current time if it is zero. srcDir must hold only regular files
+// (a subdirectory, symlink or special file is an error). The output depends
+// only on srcDir's files, meta, Level and MemberSize, not on Concurrency.
+func Write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts WriteOptions) (WriteResult, error) {
+	return write(ctx, w, srcDir, meta, opts, enginePool)
+}
+
+func write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts WriteOptions, eng engine) (WriteResult, error) {
+	if err := opts.ensureDefaults(); err != nil {
+		return WriteResult{}, err
+	}
+	files, err := listSource(srcDir)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	meta.Format, meta.FormatVersion = FormatName, FormatVersion
+	if meta.CreatedAt.IsZero() {
+		meta.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	meta.Files = make([]FileInfo, len(files))
+	wr := &writer{opts: opts, engine: eng, srcDir: srcDir, files: files}
+	for i, f := range files {
+		meta.Files[i] = f.FileInfo
+		wr.total += f.Size
+	}
+	wr.meta = meta
+
+	workers := opts.Concurrency
+	if eng == enginePgzip {
+		workers = 1
+	}
+	njobs := 2*workers + 1
+	wr.free = make(chan *wjob, njobs)
+	for range njobs {
+		wr.free <- &wjob{done: make(chan struct{})}
+	}
+	wr.work = make(chan *wjob, workers)
+	wr.ordered = make(chan *wjob, njobs)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return wr.produce(gctx) })
+	for range workers {
+		g.Go(func() error { return wr.compress(gctx) })
+	}
+	var res WriteResult
+	g.Go(func() (err error) {
+		res.CompressedSize, err = wr.output(gctx, w)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return WriteResult{}, ctx.Err()
+		}
+		return WriteResult{}, err
+	}
+	res.Metadata = meta
+	res.UncompressedSize = wr.total
+	return res, nil
+}
+
+// produce reads the entries in archive order, hashes the files, and cuts the
+// tar stream into members: each entry's header, data and padding go into
+// members of their own, at most MemberSize bytes each.
+func (wr *writer) produce(ctx context.Context) error {
+	defer close(wr.work)
+	defer close(wr.ordered)
+
+	metaJSON, err := encodeMetadata(wr.meta)
+	if err != nil {
+		return err
+	}
+	seg := newSegmenter(ctx, wr)
+	hdr, err := tarHeader(metadataName, tar.TypeReg, int64(len(metaJSON)), wr.meta.CreatedAt)
+	if err != nil {
+		return err
+	}
+	dirHdr, err := tarHeader(indexDirName, tar.TypeDir, 0, wr.meta.CreatedAt)
+	if err != nil {
+		return err
+	}
+	// Member(s) 0: metadata.json and the index/ directory header.
+	if err := seg.add(hdr, metaJSON, make([]byte, padding(int64(len(metaJSON)))), dirHdr); err != nil {
+		return err
+	}
+	if err := seg.flush(); err != nil {
+		return err
+	}
+
+	sums := make([][32]byte, len(wr.files))
+	h := sha256.New()
+	for i, f := range wr.files {
+		if err := wr.produceFile(ctx, seg, f, h); err != nil {
+			return err
+		}
+		h.Sum(sums[i][:0])
+	}
+
+	// Last member(s): SHA256SUMS and the end-of-archive blocks.
+	sumsData := encodeSums(wr.meta.Files, sums)
+	hdr, err = tarHeader(sumsName, tar.TypeReg, int64(len(sumsData)), wr.meta.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if err := seg.add(hdr, sumsData, make([]byte, padding(int64(len(sumsData)))+2*blockSize)); err != nil {
+		return err
+	}
+	return seg.flush()
+}
+
+func (wr *writer) produceFile(ctx context.Context, seg *segmenter, f srcFile, h interface {
+	io.Writer
+	Reset()
+}) error {
+	h.Reset()
+	fh, err := os.Open(filepath.Join(wr.srcDir, f.Name))
+	if err != nil {
+		return fmt.Errorf("snapshot: source: %w", err)
+	}
+	defer fh.Close()
+	hdr, err := tarHeader(indexDirName+f.Name, tar.TypeReg, f.Size, f.mtime)
+	if err != nil {
+		return err
+	}
+	seg.file = f.Name
+	if err := seg.add(hdr); err != nil {
+		return err
+	}
+	left := f.Size
+	for left > 0 {
+		room, err := seg.room()
+		if err != nil {
+			return err
+		}
+		n := min(int64(len(room)), left)
+		if _, err := io.ReadFull(fh, room[:n]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("snapshot: source file %q shrank while being read (expected %d bytes)", f.Name, f.Size)
+			}
+			return fmt.Errorf("snapshot: read source: %w", err)
+		}
+		h.Write(room[:n])
+		seg.commit(int(n), n)
+		left -= n
+	}
+	var one [1]byte
+	if n, _ := fh.Read(one[:]); n != 0 {
+		return fmt.Errorf("snapshot: source file %q grew while being read (expected %d bytes)", f.Name, f.Size)
+	}
+	if err := seg.add(make([]byte, padding(f.Size))); err != nil {
+		return err
+	}
+	err = seg.flush()
+	seg.file = ""
+	return err
+}
+
+// segmenter fills members: it hands out room in the current job's input
+// buffer and sends the job on when it is full or flushed.
+type segmenter struct {
+	ctx  context.Context
+	wr   *writer
+	cur  *wjob
+	file string
+}
+
+func newSegmenter(ctx context.Context, wr *writer) *segmenter {
+	return &segmenter{ctx: ctx, wr: wr}
+}
+
+// room returns the free part of the current member's buffer, starting a new
+// member if needed.
+func (s *segmenter) room() ([]byte, error) {
+	if s.cur != nil && len(s.cur.in) == s.wr.opts.MemberSize {
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
+	}
+	if s.cur == nil {
+		select {
+		case j := <-s.wr.free:
+			s.cur = j
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		}
+		if cap(s.cur.in) < s.wr.opts.MemberSize {
+			s.cur.in = make([]byte, 0, s.wr.opts.MemberSize)
+		}
+		s.cur.in = s.cur.in[:0]
+		s.cur.fileData = 0
+		s.cur.file = s.file
+		s.cur.err = nil
+		s.cur.done = make(chan struct{})
+	}
+	return s.cur.in[len(s.cur.in):s.wr.opts.MemberSize], nil
+}
+
+// commit marks n bytes of room as used, fileData of them file data.
+func (s *segmenter) commit(n int, fileData int64) {
+	s.cur.in = s.cur.in[:len(s.cur.in)+n]
+	s.cur.fileData += fileData
+}
+
+// add appends bytes that are not file data.
+func (s *segmenter) add(parts ...[]byte) error {
+	for _, p := range parts {
+		for len(p) > 0 {
+			room, err := s.room()
+			if err != nil {
+				return err
+			}
+			n := copy(room, p)
+			s.commit(n, 0)
+			p = p[n:]
+		}
+	}
+	return nil
+}
+
+// flush sends the current member on, if it holds anything.
+func (s *segmenter) flush() error {
+	j := s.cur
+	if j == nil {
+		return nil
+	}
+	s.cur = nil
+	select {
+	case s.wr.ordered <- j:
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+	select {
+	case s.wr.work <- j:
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+	return nil
+}
+
+// compress is one compressing goroutine.
+func (wr *writer) compress(ctx context.Context) error {
+	var compress func(out *bytes.Buffer, in []byte) error
+	switch wr.engine {
+	case enginePool:
+		mw, err := newMemberWriter(wr.opts.Level)
+		if err != nil {
+			return err
+		}
+		compress = mw.compress
+	case enginePgzip:
+		pw, err := newPgzipMemberWriter(wr.opts.Level, wr.opts.Concurrency, wr.opts.MemberSize)
+		if err != nil {
+			return err
+		}
+		compress = pw.compress
+	}
+	for j := range wr.work {
+		if ctx.Err() == nil {
+			j.err = compress(&j.out, j.in)
+		} else {
+			j.err = ctx.Err()
+		}
+		close(j.done)
+	}
+	return nil
+}
+
+// output writes the members in order and reports progress.
+func (wr *writer) output(ctx context.Context, w io.Writer) (int64, error) {
+	var written, done, reported int64
+	file := ""
+	report := func() {
+		if wr.opts.Progress != nil {
+			wr.opts.Progress(Progress{BytesDone: done, BytesTotal: wr.total, File: file})
+		}
+		reported = done
+	}
+	for {
+		var j *wjob
+		select {
+		case j = <-wr.ordered:
+		case <-ctx.Done():
+			return written, ctx.Err()
+		}
+		if j == nil {
+			break
+		}
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return written, ctx.Err()
+		}
+		if j.err != nil {
+			return written, fmt.Errorf("snapshot: compress: %w", j.err)
+		}
+		n, err := w.Write(j.out.Bytes())
+		written += int64(n)
+		if err != nil {
+			return written, fmt.Errorf("snapshot: write archive: %w", err)
+		}
+		done += j.fileData
+		if j.file != "" {
+			file = j.file
+		}
+		if done-reported >= progressEvery {
+			report()
+		}
+		wr.free <- j
+	}
+	report()
+	return written, nil
+}
+
+// pgzipMemberWriter compresses one member at a time with pgzip (the
+// alternative measured in BenchmarkWrite; see docs/FORMAT.md).
+type pgzipMemberWriter struct {
+	zw                 *pgzip.Writer
+	block, concurrency int
+}
+
+func newPgzipMemberWriter(level, concurrency, memberSize int) (*pgzipMemberWriter, error) {
+	zw, err := pgzip.NewWriterLevel(io.Discard, level)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: gzip level %d: %w", level, err)
+	}
+	block := max(memberSize/(2*concurrency), 128<<10)
+	return &pgzipMemberWriter{zw: zw, block: block, concurrency: concurrency}, nil
+}
+
+func (pw *pgzipMemberWriter) compress(out *bytes.Buffer, data []byte) error {
+	out.Reset()
+	pw.zw.Reset(out) // also resets the concurrency settings
+	if err := pw.zw.SetConcurrency(pw.block, pw.concurrency); err != nil {
+		return err
+	}
+	pw.zw.Header = pgzip.Header{
+		Extra:   []byte{memberSI1, memberSI2, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		ModTime: time.Unix(0, 0),
+		OS:      osUnknown,
+	}
+	if _, err := pw.zw.Write(data); err != nil {
+		return err
+	}
+	if err := pw.zw.Close(); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(out.Bytes()[memberLenOffset:], uint64(out.Len()))
+	return nil
+}
