@@ -129,11 +129,11 @@ func Inspect(ctx context.Context, dir string) (OpenedCheck, error) {
 		if err != nil {
 			return fail("document %q: %v", id, err)
 		}
-		fields, err := parseDocument(v, "document "+id)
+		doc, err := parseDocument(v, "document "+id)
 		if err != nil {
 			return fail("%v", err)
 		}
-		got, err := documentID(fields, st.primaryKey, "document "+id)
+		got, err := documentID(doc, st.primaryKey, "document "+id)
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -137,16 +137,16 @@ func (s *Store) validate(ctx context.Context, uid string, payload io.ReadSeeker,
 			return context.Cause(ctx)
 		default:
 		}
-		fields, err := parseDocument(doc.data, doc.position)
+		obj, err := parseDocument(doc.data, doc.position)
 		if err != nil {
 			return err
 		}
 		if v.primaryKey == "" {
-			if v.primaryKey, err = inferPrimaryKey(fields, doc.position); err != nil {
+			if v.primaryKey, err = inferPrimaryKey(obj, doc.position); err != nil {
 				return err
 			}
 		}
-		id, err := documentID(fields, v.primaryKey, doc.position)
+		id, err := documentID(obj, v.primaryKey, doc.position)
 		if err != nil {
 			return err
 		}
@@ -226,11 +226,12 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 	var key []byte
 	var value bytes.Buffer
 	err := s.readPayload(payload, size, 2, progress, func(doc rawDocument) error {
-		fields, err := parseDocument(doc.data, doc.position)
-		if err != nil {
-			return err
+		// Compacting validates too (pass 1 did; the payload may have changed).
+		value.Reset()
+		if err := json.Compact(&value, doc.data); err != nil || value.Bytes()[0] != '{' {
+			return &DocumentError{Position: doc.position, Reason: "not the JSON object pass 1 read (did the payload change?)", Err: ErrMalformedPayload}
 		}
-		id, err := documentID(fields, v.primaryKey, doc.position)
+		id, err := documentID(object(value.Bytes()), v.primaryKey, doc.position)
 		if err != nil {
 			return err
 		}
@@ -242,10 +243,6 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 		case errors.Is(err, pebble.ErrNotFound):
 			count++
 		default:
-			return err
-		}
-		value.Reset()
-		if err := json.Compact(&value, doc.data); err != nil {
 			return err
 		}
 		if err := b.Set(key, value.Bytes(), nil); err != nil {

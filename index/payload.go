@@ -243,20 +243,16 @@ func (l *limitedReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// parseDocument checks that data is one JSON object and returns its
-// top-level fields. The error is a *DocumentError at position.
-func parseDocument(data []byte, position string) (map[string]json.RawMessage, error) {
-	if len(data) == 0 || data[0] != '{' {
-		if json.Valid(data) {
-			return nil, &DocumentError{Position: position, Reason: fmt.Sprintf("a JSON %s, not an object", jsonKind(data)), Err: ErrInvalidDocument}
-		}
+// parseDocument checks that data is one JSON object. The error is a
+// *DocumentError at position.
+func parseDocument(data []byte, position string) (object, error) {
+	if !json.Valid(data) {
 		return nil, &DocumentError{Position: position, Reason: "malformed JSON: " + syntaxReason(data), Err: ErrMalformedPayload}
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, &DocumentError{Position: position, Reason: "malformed JSON: " + err.Error(), Err: ErrMalformedPayload}
+	if data[skipSpace(data, 0)] != '{' {
+		return nil, &DocumentError{Position: position, Reason: fmt.Sprintf("a JSON %s, not an object", jsonKind(bytes.TrimSpace(data))), Err: ErrInvalidDocument}
 	}
-	return fields, nil
+	return object(data), nil
 }
 
 func syntaxReason(data []byte) string {
@@ -284,16 +280,18 @@ func jsonKind(data []byte) string {
 
 // inferPrimaryKey picks the primary key from a first document's fields: id
 // if present, else the one field whose name ends in "id" (any case).
-func inferPrimaryKey(fields map[string]json.RawMessage, position string) (string, error) {
-	if _, ok := fields["id"]; ok {
+func inferPrimaryKey(doc object, position string) (string, error) {
+	if _, ok := doc.field("id"); ok {
 		return "id", nil
 	}
 	var candidates []string
-	for name := range fields {
+	for _, name := range doc.names() {
 		if strings.HasSuffix(strings.ToLower(name), "id") {
 			candidates = append(candidates, name)
 		}
 	}
+	slices.Sort(candidates)
+	candidates = slices.Compact(candidates) // a repeated name is one field
 	switch len(candidates) {
 	case 1:
 		return candidates[0], nil
@@ -304,7 +302,6 @@ func inferPrimaryKey(fields map[string]json.RawMessage, position string) (string
 			Err:      ErrMissingPrimaryKey,
 		}
 	default:
-		slices.Sort(candidates)
 		return "", &DocumentError{
 			Position: position,
 			Reason:   fmt.Sprintf("cannot infer the primary key: the first document has several candidates (%s); set one", strings.Join(candidates, ", ")),
@@ -314,8 +311,8 @@ func inferPrimaryKey(fields map[string]json.RawMessage, position string) (string
 }
 
 // documentID returns the canonical id of a document under primaryKey.
-func documentID(fields map[string]json.RawMessage, primaryKey, position string) (string, error) {
-	raw, ok := fields[primaryKey]
+func documentID(doc object, primaryKey, position string) (string, error) {
+	raw, ok := doc.field(primaryKey)
 	if !ok {
 		return "", &DocumentError{
 			Position: position,

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -332,9 +331,6 @@ func (h *handle) close() error {
 	}
 	return nil
 }
-
-// isNotExist reports whether err says a file does not exist.
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 var _ io.Closer = (*Store)(nil)
 
