@@ -381,7 +381,9 @@ func (e *Engine) prepareImport(r Request) (Task, request, error) {
 		if st, err := f.Stat(); err == nil {
 			size = st.Size()
 		}
-		if srcUID == "" || req.NewIndexUID == "" {
+		if req.NewIndexUID == "" {
+			// The name is the archive's: read it now. Otherwise the
+			// archive is read only by the task, which records any fault.
 			md, err := snapshot.Inspect(f)
 			if err != nil {
 				return Task{}, req, fmt.Errorf("import %q: %w", abs, err)
@@ -592,6 +594,15 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 	ent.task.Progress = nil
 	ctx, cancel := context.WithCancel(e.baseCtx)
 	ent.cancel = cancel
+	ent.prog.onStep = func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if ent.task.Status == Processing {
+			if err := e.persistLocked(ent, false); err != nil {
+				e.log.Warn("persist task progress", "task", ent.task.UID, "err", err)
+			}
+		}
+	}
 	e.running++
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist task start", "task", ent.task.UID, "err", err)

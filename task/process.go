@@ -134,13 +134,13 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 	if err != nil {
 		return d, err
 	}
+
+	r.prog.at(2, 0, 0)
 	if h := e.hooks.afterCheckpoint; h != nil {
 		if err := h(ctx, r.task); err != nil {
 			return d, err
 		}
 	}
-
-	r.prog.at(2, 0, 0)
 	start := e.opts.Now()
 	tmp, err := os.CreateTemp(e.store.TmpDir(), fmt.Sprintf("snapshot-%d-*.tmp", r.task.UID))
 	if err != nil {

@@ -12,16 +12,11 @@ type liveProgress struct {
 	step  atomic.Int32 // index into Steps(kind)
 	done  atomic.Int64
 	total atomic.Int64
+
+	onStep func() // called when the step changes; set before the task starts
 }
 
 func newLiveProgress(k Kind) *liveProgress { return &liveProgress{kind: k} }
-
-// setStep moves to step i and resets the byte counters.
-func (p *liveProgress) setStep(i int) {
-	p.step.Store(int32(i))
-	p.done.Store(0)
-	p.total.Store(0)
-}
 
 // setBytes records progress within the current step.
 func (p *liveProgress) setBytes(done, total int64) {
@@ -30,10 +25,15 @@ func (p *liveProgress) setBytes(done, total int64) {
 }
 
 // at moves to step i (resetting the counters if it is a new step) and
-// records progress within it.
+// records progress within it. A new step is persisted at once (onStep), so
+// that a task interrupted by a crash shows the step it was in.
 func (p *liveProgress) at(i int, done, total int64) {
-	if int(p.step.Load()) != i {
-		p.setStep(i)
+	if cur := p.step.Load(); int(cur) != i && p.step.CompareAndSwap(cur, int32(i)) {
+		p.done.Store(0)
+		p.total.Store(0)
+		if p.onStep != nil {
+			p.onStep()
+		}
 	}
 	p.setBytes(done, total)
 }

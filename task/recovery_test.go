@@ -40,9 +40,9 @@ func crashChild(dir string) {
 	if err != nil {
 		fail(err)
 	}
-	block := func(ctx context.Context, t Task) error { <-ctx.Done(); select {} }
+	block := func(ctx context.Context, t Task) error { select {} }
 	e.hooks.process = func(ctx context.Context, t Task) error {
-		if t.Type == DocumentAdditionOrUpdate {
+		if t.Type == DocumentAdditionOrUpdate && t.IndexUID == "a" {
 			return block(ctx, t)
 		}
 		return nil
@@ -55,7 +55,6 @@ func crashChild(dir string) {
 		{Kind: IndexCreation, IndexUID: "b", PrimaryKey: "id"},
 		{Kind: DocumentAdditionOrUpdate, IndexUID: "b", Documents: strings.NewReader(docs(1, 50))},
 	} {
-		e.hooks.process = nil
 		t, err := e.Enqueue(ctx, r)
 		if err != nil {
 			fail(err)
@@ -64,16 +63,10 @@ func crashChild(dir string) {
 			fail(fmt.Errorf("setup task %d %s", t.UID, t.Status))
 		}
 	}
-	e.hooks.process = func(ctx context.Context, t Task) error {
-		if t.Type == DocumentAdditionOrUpdate {
-			return block(ctx, t)
-		}
-		return nil
-	}
 	add, _ := e.Enqueue(ctx, Request{Kind: DocumentAdditionOrUpdate, IndexUID: "a", Documents: strings.NewReader(docs(1, 100))})
 	snap, _ := e.Enqueue(ctx, Request{Kind: SingleIndexSnapshotCreation, IndexUID: "b"})
 	later, _ := e.Enqueue(ctx, Request{Kind: IndexDeletion, IndexUID: "a"})
-	for {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		ta, _ := e.Get(add.UID)
 		ts, _ := e.Get(snap.UID)
 		if ta.Status == Processing && ts.Progress != nil && ts.Progress.Steps[0].CurrentStep == "writing archive" {
