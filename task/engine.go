@@ -243,6 +243,11 @@ type Request struct {
 	// Documents is the payload of a documentAdditionOrUpdate (NDJSON or a
 	// JSON array); Enqueue copies it to disk before it returns.
 	Documents io.Reader
+	// DocumentsFile, instead of Documents, names a complete payload file on
+	// the data dir's filesystem (typically in DATA/tmp); Enqueue takes it
+	// over: it moves it into the queue instead of copying it, or removes it
+	// if the request is refused.
+	DocumentsFile string
 	// ReplaceAll makes a documentAdditionOrUpdate replace every document.
 	ReplaceAll bool
 	// IDs are the documents a documentDeletion deletes.
@@ -254,9 +259,17 @@ type Request struct {
 	SnapshotPath string
 	// Stream, if set, is read by a singleIndexSnapshotImport instead of
 	// SnapshotPath (which then only names it). Reading may block until more
-	// bytes arrive; the stream ends the import with io.EOF or an error. A
-	// task with a stream cannot survive a restart.
+	// bytes arrive; the stream ends the import with io.EOF or an error. If
+	// it implements StreamAborter, it is aborted when the task is canceled,
+	// so that a blocked Read returns. A task with a stream cannot survive a
+	// restart.
 	Stream io.Reader
+}
+
+// StreamAborter is a Request.Stream whose blocked reads can be ended.
+type StreamAborter interface {
+	// Abort makes pending and later reads fail with err.
+	Abort(err error)
 }
 
 // Enqueue validates r, persists it as a task and returns the task at once;
@@ -273,8 +286,8 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 	case IndexDeletion:
 		t.Details = mustJSON(IndexDeletionDetails{})
 	case DocumentAdditionOrUpdate:
-		if r.Documents == nil {
-			return Task{}, fmt.Errorf("%w: %s needs documents", ErrInvalid, r.Kind)
+		if (r.Documents == nil) == (r.DocumentsFile == "") {
+			return Task{}, fmt.Errorf("%w: %s needs documents (a reader or a file)", ErrInvalid, r.Kind)
 		}
 		req.ReplaceAll = r.ReplaceAll
 	case DocumentDeletion:
@@ -306,7 +319,12 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 	// never points at a payload that is not all there.
 	var payloadTmp string
 	if r.Kind == DocumentAdditionOrUpdate {
-		tmp, n, err := e.savePayload(ctx, r.Documents)
+		tmp, n, err := r.DocumentsFile, int64(0), error(nil)
+		if tmp == "" {
+			tmp, n, err = e.savePayload(ctx, r.Documents)
+		} else {
+			n, err = syncedSize(tmp)
+		}
 		if err != nil {
 			return Task{}, err
 		}

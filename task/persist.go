@@ -174,6 +174,23 @@ func (e *Engine) savePayload(ctx context.Context, r io.Reader) (path string, n i
 	return f.Name(), n, nil
 }
 
+// syncedSize syncs the file at path and returns its size.
+func syncedSize(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("task: payload: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("task: payload: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("task: payload: %w", err)
+	}
+	return st.Size(), nil
+}
+
 // ctxReader stops reading when ctx is done.
 type ctxReader struct {
 	ctx context.Context

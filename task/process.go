@@ -206,6 +206,10 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 		return fail(index.ErrExists)
 	}
 	src := r.stream
+	if a, ok := src.(StreamAborter); ok {
+		stop := context.AfterFunc(ctx, func() { a.Abort(context.Cause(ctx)) })
+		defer stop()
+	}
 	if src == nil {
 		f, err := os.Open(r.req.SnapshotPath)
 		if errors.Is(err, os.ErrNotExist) {

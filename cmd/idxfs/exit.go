@@ -22,6 +22,7 @@ const (
 	exitInvalid     = 6   // bad input: index name, document, payload, archive
 	exitTaskFailed  = 7   // a task failed for another reason (interrupted, disk full, ...)
 	exitCanceled    = 8   // the task was canceled
+	exitMount       = 9   // the mountpoint cannot be used (stale mount, inside the data dir, busy)
 	exitInterrupted = 130 // interrupted by SIGINT or SIGTERM while waiting
 )
 
@@ -42,12 +43,15 @@ func exitCode(err error) int {
 	}
 	var ue usageError
 	var ce canceledError
+	var me mountError
 	var te *task.Error
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.As(err, &ce):
 		return exitCanceled
+	case errors.As(err, &me):
+		return exitMount
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &te):

@@ -59,6 +59,8 @@ func newApp(g *globalOptions) *cli.App {
 			documentsCommand(g),
 			tasksCommand(g),
 			snapshotCommand(g),
+			mountCommand(g),
+			unmountCommand(g),
 			demoCommand(g),
 			{
 				Name:  "version",

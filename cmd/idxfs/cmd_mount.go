@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/idxfs/idxfs/fs"
+)
+
+// mountOptions are the flags of idxfs mount.
+type mountOptions struct {
+	Demo          bool
+	AllowOther    bool
+	ExactStat     bool
+	ImportGrace   time.Duration
+	ShutdownGrace time.Duration
+	DebugFUSE     bool
+}
+
+// mountError is a mountpoint that cannot be used.
+type mountError struct{ err error }
+
+func (e mountError) Error() string { return e.err.Error() }
+func (e mountError) Unwrap() error { return e.err }
+
+func mountCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "serve the data dir as a FUSE filesystem in the foreground, until SIGINT/SIGTERM or umount",
+		ArgsUsage: "DATA_DIR MOUNTPOINT  (with --demo: [DATA_DIR] MOUNTPOINT)",
+		Description: "The mount: status, status.json, indexes/NAME/{snapshot.tar.gz,documents.ndjson,status,status.json},\n" +
+			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
+			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "demo", Usage: "mount a fresh temporary data dir holding the embedded demo index (movies)"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let other users see the mount (FUSE allow_other)"},
+			&cli.BoolFlag{Name: "exact-stat", Usage: "make stat of a stale snapshot.tar.gz wait for a fresh snapshot (for tar); ls -l then snapshots every index"},
+			&cli.DurationFlag{Name: "import-grace", Value: 30 * time.Second, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
+			&cli.DurationFlag{Name: "shutdown-grace", Value: 10 * time.Second, Usage: "how long tasks in flight may finish at shutdown before they are canceled"},
+			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},
+		},
+		Action: func(c *cli.Context) error {
+			o := mountOptions{
+				Demo: c.Bool("demo"), AllowOther: c.Bool("allow-other"), ExactStat: c.Bool("exact-stat"),
+				ImportGrace: c.Duration("import-grace"), ShutdownGrace: c.Duration("shutdown-grace"),
+				DebugFUSE: c.Bool("debug-fuse"),
+			}
+			min := 2
+			if o.Demo {
+				min = 1
+			}
+			a, err := args(c, min, 2, "DATA_DIR MOUNTPOINT")
+			if err != nil {
+				return err
+			}
+			gg := *g
+			if !c.IsSet("log-level") {
+				gg.LogLevel = "info" // a daemon says what it does
+			}
+			mnt := a[len(a)-1]
+			switch {
+			case len(a) == 2:
+				gg.DataDir = a[0]
+			case o.Demo:
+				d, err := os.MkdirTemp("", "idxfs-demo-")
+				if err != nil {
+					return err
+				}
+				gg.DataDir = d
+			}
+			return runMount(c.Context, gg, o, mnt)
+		},
+	}
+}
+
+func unmountCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:      "unmount",
+		Aliases:   []string{"umount"},
+		Usage:     "unmount an idxfs mount (the daemon then shuts down)",
+		ArgsUsage: "MOUNTPOINT",
+		Action: func(c *cli.Context) error {
+			a, err := args(c, 1, 1, "MOUNTPOINT")
+			if err != nil {
+				return err
+			}
+			return runUnmount(a[0])
+		},
+	}
+}
+
+func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) error {
+	if o.Demo {
+		if err := os.MkdirAll(mnt, 0o755); err != nil {
+			return mountError{err}
+		}
+	}
+	e, err := openEnv(g, true)
+	if err != nil {
+		return err
+	}
+	defer e.store.Close()
+	if o.Demo && !e.store.Exists(demoIndex) {
+		quiet := *e
+		quiet.g.stdout = g.stderr
+		if err := loadDemo(ctx, &quiet); err != nil {
+			e.engine.Close(context.Background())
+			return err
+		}
+	}
+	srv, err := fs.Mount(mnt, fs.Options{
+		Store: e.store, Engine: e.engine, Logger: e.log, Version: version(),
+		AllowOther: o.AllowOther, ExactStat: o.ExactStat, ImportGrace: o.ImportGrace, Debug: o.DebugFUSE,
+	})
+	if err != nil {
+		e.engine.Close(context.Background())
+		return mountError{mountHint(err)}
+	}
+	m := srv.Mountpoint()
+	e.log.Info("serving", "path", m, "dataDir", e.store.Dir())
+	fmt.Fprintf(g.stdout, "idxfs: %s mounted at %s (Ctrl-C or idxfs unmount %s to stop)\n", e.store.Dir(), m, m)
+	if o.Demo {
+		fmt.Fprintf(g.stdout, "\nTry, in another terminal:\n"+
+			"  cat %[1]s/status\n"+
+			"  cat %[1]s/indexes/movies/status\n"+
+			"  cp %[1]s/indexes/movies/snapshot.tar.gz /tmp/movies.tar.gz    # makes a snapshot\n"+
+			"  tar tzvf /tmp/movies.tar.gz | head\n"+
+			"  cp /tmp/movies.tar.gz %[1]s/import/movies2                    # imports it as movies2\n"+
+			"  ls -l %[1]s/indexes/ && head -2 %[1]s/indexes/movies2/documents.ndjson\n"+
+			"  ls %[1]s/tasks/ && cat %[1]s/tasks/4.json\n", m)
+	}
+
+	served := make(chan struct{})
+	go func() { srv.Wait(); close(served) }()
+	select {
+	case <-ctx.Done():
+		e.log.Info("signal received: shutting down", "path", m)
+	case <-served:
+		e.log.Info("unmounted from outside: shutting down", "path", m)
+	}
+	return shutdown(e, srv, o.ShutdownGrace)
+}
+
+// shutdown lets tasks in flight finish for grace (cancelling them after,
+// which also ends opens blocked on a snapshot), unmounts, and leaves the
+// store for the caller to close.
+func shutdown(e *env, srv *fs.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	e.engine.Close(ctx)
+	if err := srv.Unmount(); err != nil {
+		return err
+	}
+	e.log.Info("unmounted", "path", srv.Mountpoint())
+	return nil
+}
+
+// mountHint adds what to do to a mount error a user can fix.
+func mountHint(err error) error {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) && os.Geteuid() != 0 {
+		return fmt.Errorf("%w (mounting as a normal user needs fusermount3: apt-get install fuse3)", err)
+	}
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w (is /dev/fuse usable by this user? fusermount3 from the fuse3 package mounts as a normal user)", err)
+	}
+	return err
+}
+
+func runUnmount(mnt string) error {
+	abs, err := filepath.Abs(mnt)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(abs, 0); err != nil {
+			if errors.Is(err, syscall.EBUSY) {
+				return mountError{fmt.Errorf("unmount %s: busy (a process has a file or directory of it open); umount -l %s detaches it anyway", abs, abs)}
+			}
+			return mountError{fmt.Errorf("unmount %s: %w", abs, err)}
+		}
+		return nil
+	}
+	out, err := exec.Command("fusermount3", "-u", abs).CombinedOutput()
+	if err != nil {
+		return mountError{fmt.Errorf("unmount %s: fusermount3: %s", abs, bytesTrim(out))}
+	}
+	return nil
+}
+
+func bytesTrim(b []byte) string {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}

@@ -1,0 +1,203 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/task"
+)
+
+// dirTimeout is how long the kernel may cache directory entries and
+// attributes that only change through this mount.
+const dirTimeout = time.Second
+
+// indexesDir is MOUNT/indexes/: one directory per index; mkdir creates an
+// index and rmdir deletes one, each waiting for its task.
+type indexesDir struct {
+	gofs.Inode
+	m *mountState
+}
+
+var _ = (gofs.NodeGetattrer)((*indexesDir)(nil))
+
+func (d *indexesDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n := 2
+	if ins, err := d.m.store.List(ctx); err == nil {
+		n += len(ins)
+	}
+	dirAttr(&out.Attr, d.m.indexesMtime(), uint32(n))
+	return 0
+}
+
+var _ = (gofs.NodeLookuper)((*indexesDir)(nil))
+
+func (d *indexesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	in, err := d.m.store.Get(ctx, name)
+	if err != nil {
+		return nil, toErrno(d.m.log, "lookup", err)
+	}
+	return d.child(ctx, in, out), 0
+}
+
+// child returns the directory node of index in, the same for as long as the
+// index is the same (a re-created index of the same name gets a new one).
+func (d *indexesDir) child(ctx context.Context, in index.Info, out *fuse.EntryOut) *gofs.Inode {
+	dirAttr(&out.Attr, in.UpdatedAt, 2)
+	out.SetEntryTimeout(dirTimeout)
+	out.SetAttrTimeout(dirTimeout)
+	return d.NewInode(ctx, &indexDir{m: d.m, uid: in.UID, id: in.ID},
+		gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("index", in.ID)})
+}
+
+var _ = (gofs.NodeReaddirer)((*indexesDir)(nil))
+
+func (d *indexesDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ins, err := d.m.store.List(ctx)
+	if err != nil {
+		return nil, toErrno(d.m.log, "readdir", err)
+	}
+	es := make([]fuse.DirEntry, 0, len(ins))
+	for _, in := range ins {
+		es = append(es, fuse.DirEntry{Name: in.UID, Mode: syscall.S_IFDIR, Ino: ino("index", in.ID)})
+	}
+	return gofs.NewListDirStream(es), 0
+}
+
+var _ = (gofs.NodeMkdirer)((*indexesDir)(nil))
+
+// Mkdir creates index name and waits for it. An invalid name gets EINVAL
+// and a log line saying why.
+func (d *indexesDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	t, errno := d.m.run(ctx, "mkdir", task.Request{Kind: task.IndexCreation, IndexUID: name})
+	if errno != 0 {
+		return nil, errno
+	}
+	_ = t
+	d.m.touchIndexes()
+	in, err := d.m.store.Get(ctx, name)
+	if err != nil {
+		return nil, toErrno(d.m.log, "mkdir", err)
+	}
+	return d.child(ctx, in, out), 0
+}
+
+var _ = (gofs.NodeRmdirer)((*indexesDir)(nil))
+
+// Rmdir deletes index name and waits for it.
+func (d *indexesDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if _, errno := d.m.run(ctx, "rmdir", task.Request{Kind: task.IndexDeletion, IndexUID: name}); errno != 0 {
+		return errno
+	}
+	d.m.touchIndexes()
+	return 0
+}
+
+// run enqueues r, waits for it and maps its outcome to an errno. A request
+// refused at once (a bad name) is logged with the reason, since the errno
+// alone cannot say it. If the wait is interrupted the task goes on.
+func (m *mountState) run(ctx context.Context, op string, r task.Request) (task.Task, syscall.Errno) {
+	t, err := m.engine.Enqueue(ctx, r)
+	if err != nil {
+		errno := toErrno(m.log, op, err)
+		m.log.Info(op+" refused", "op", op, "index", r.IndexUID, "err", err)
+		return t, errno
+	}
+	t, err = m.engine.Wait(ctx, t.UID)
+	if err != nil {
+		return t, toErrno(m.log, op, err)
+	}
+	if errno := taskErrno(m.log, op, t); errno != 0 {
+		if t.Error != nil {
+			m.log.Info(op+" failed", "op", op, "index", r.IndexUID, "task", t.UID, "err", t.Error.Message)
+		}
+		return t, errno
+	}
+	return t, 0
+}
+
+// indexDir is MOUNT/indexes/NAME/.
+type indexDir struct {
+	gofs.Inode
+	m   *mountState
+	uid string
+	id  string // the database id: a re-created index is another directory
+}
+
+// info returns the index if it is still the one this node stands for.
+func (d *indexDir) info(ctx context.Context) (index.Info, syscall.Errno) {
+	in, err := d.m.store.Get(ctx, d.uid)
+	if err != nil {
+		return in, toErrno(d.m.log, "stat", err)
+	}
+	if in.ID != d.id {
+		return in, syscall.ENOENT
+	}
+	return in, 0
+}
+
+var _ = (gofs.NodeGetattrer)((*indexDir)(nil))
+
+func (d *indexDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	in, errno := d.info(ctx)
+	if errno != 0 {
+		return errno
+	}
+	dirAttr(&out.Attr, in.UpdatedAt, 2)
+	out.SetTimeout(dirTimeout)
+	return 0
+}
+
+// The files of an index directory.
+const (
+	snapshotName  = "snapshot.tar.gz"
+	documentsName = "documents.ndjson"
+)
+
+var indexFiles = []string{snapshotName, documentsName, "status", "status.json"}
+
+var _ = (gofs.NodeReaddirer)((*indexDir)(nil))
+
+func (d *indexDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if _, errno := d.info(ctx); errno != 0 {
+		return nil, errno
+	}
+	es := make([]fuse.DirEntry, 0, len(indexFiles))
+	for _, n := range indexFiles {
+		es = append(es, fuse.DirEntry{Name: n, Mode: syscall.S_IFREG})
+	}
+	return gofs.NewListDirStream(es), 0
+}
+
+var _ = (gofs.NodeLookuper)((*indexDir)(nil))
+
+func (d *indexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	in, errno := d.info(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	switch name {
+	case snapshotName:
+		return d.lookupSnapshot(ctx, in, out)
+	case documentsName:
+		return d.lookupDocuments(ctx, in, out), 0
+	case "status", "status.json":
+		gen := d.m.indexStatusText(d.uid)
+		if name == "status.json" {
+			gen = d.m.indexStatusJSON(d.uid)
+		}
+		node := &genFile{m: d.m, gen: gen}
+		ch := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino(name, d.id)})
+		var a fuse.AttrOut
+		if errno := ch.Operations().(*genFile).Getattr(ctx, nil, &a); errno != 0 {
+			return nil, errno
+		}
+		out.Attr = a.Attr
+		return ch, 0
+	}
+	return nil, syscall.ENOENT
+}
