@@ -230,6 +230,7 @@ func malformedCases() []malformed {
 		{name: "wrong format name", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Format = "something-else" })), want: corrupt, msg: `format is "something-else"`},
 		{name: "metadata lists a file twice", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files = append(m.Files, m.Files[0]) })), want: corrupt, msg: "listed twice"},
 		{name: "metadata lists a path", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files[0].Name = "../x" })), want: corrupt, msg: "not a plain file name"},
+		{name: "metadata without files", build: tarOf(withRawMeta(func(m map[string]any) { delete(m, "files") })), want: corrupt, msg: "no files list"},
 		{name: "metadata negative size", build: tarOf(withRawMeta(func(m map[string]any) { m["files"].([]any)[0].(map[string]any)["size"] = -1 })), want: corrupt, msg: "negative size"},
 		{name: "future format version", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.FormatVersion = 2 })), want: incompatible, msg: "format version 2 is newer"},
 		{name: "future pebble format", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.PebbleFormatVersion = 99 })),
