@@ -18,7 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -37,6 +39,38 @@ type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
+// cpuClock measures the CPU time of this process (RUSAGE_SELF) or of its
+// waited-for children (RUSAGE_CHILDREN): unlike wall time, it does not
+// depend much on what else runs on the machine.
+type cpuClock struct {
+	who   int
+	start time.Duration
+}
+
+func startCPU(who int) cpuClock { return cpuClock{who, cpuTime(who)} }
+
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report adds the metrics cpu-s/op and MB/cpu-s, and for this process
+// peak-RSS-MiB, the high-water mark of its resident set (over the whole
+// process: run one benchmark per process to read it).
+func (c cpuClock) report(b *testing.B, bytes int64) {
+	per := (cpuTime(c.who) - c.start).Seconds() / float64(b.N)
+	b.ReportMetric(per, "cpu-s/op")
+	b.ReportMetric(float64(bytes)/1e6/per, "MB/cpu-s")
+	if c.who == syscall.RUSAGE_SELF {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB")
+	}
+}
+
 func benchMeta() Metadata {
 	return Metadata{IndexUID: "bench", IdxfsVersion: "bench"}
 }
@@ -50,12 +84,14 @@ func BenchmarkWrite(b *testing.B) {
 		b.SetBytes(total)
 		b.ReportAllocs()
 		var cw countWriter
+		cpu := startCPU(syscall.RUSAGE_SELF)
 		for b.Loop() {
 			cw.n = 0
 			if _, err := write(context.Background(), &cw, src, benchMeta(), opts, eng); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cpu.report(b, total)
 		b.ReportMetric(float64(cw.n), "archive-bytes")
 		b.ReportMetric(float64(cw.n)/float64(total), "ratio")
 	}
@@ -82,12 +118,14 @@ func BenchmarkPigz(b *testing.B) {
 	src := cachedPebble(b, benchDocs())
 	b.SetBytes(dirSize(b, src))
 	out := filepath.Join(b.TempDir(), "a.tar.gz")
+	cpu := startCPU(syscall.RUSAGE_CHILDREN)
 	for b.Loop() {
 		cmd := exec.Command("bash", "-c", `set -o pipefail; tar cf - -C "$1" . | pigz -p 2 -1 > "$2"`, "-", src, out)
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("%v: %s", err, msg)
 		}
 	}
+	cpu.report(b, dirSize(b, src))
 	fi, err := os.Stat(out)
 	if err != nil {
 		b.Fatal(err)
@@ -121,6 +159,7 @@ func BenchmarkExtract(b *testing.B) {
 	b.ReportAllocs()
 	tmp := b.TempDir()
 	i := 0
+	cpu := startCPU(syscall.RUSAGE_SELF)
 	for b.Loop() {
 		f, err := os.Open(arch)
 		if err != nil {
@@ -136,6 +175,7 @@ func BenchmarkExtract(b *testing.B) {
 		os.RemoveAll(dst)
 		b.StartTimer()
 	}
+	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
 }
 
 // BenchmarkVerify measures Verify from a file (page-cached).
@@ -143,6 +183,7 @@ func BenchmarkVerify(b *testing.B) {
 	arch := benchArchive(b)
 	b.SetBytes(dirSize(b, cachedPebble(b, benchDocs())))
 	b.ReportAllocs()
+	cpu := startCPU(syscall.RUSAGE_SELF)
 	for b.Loop() {
 		f, err := os.Open(arch)
 		if err != nil {
@@ -153,6 +194,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		f.Close()
 	}
+	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
 }
 
 // BenchmarkTarXzf measures `tar xzf ARCHIVE -C DIR && sync` on the archive
@@ -162,6 +204,7 @@ func BenchmarkTarXzf(b *testing.B) {
 	b.SetBytes(dirSize(b, cachedPebble(b, benchDocs())))
 	tmp := b.TempDir()
 	i := 0
+	cpu := startCPU(syscall.RUSAGE_CHILDREN)
 	for b.Loop() {
 		dst := filepath.Join(tmp, strconv.Itoa(i))
 		i++
@@ -173,4 +216,5 @@ func BenchmarkTarXzf(b *testing.B) {
 		os.RemoveAll(dst)
 		b.StartTimer()
 	}
+	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
 }

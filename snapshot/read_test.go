@@ -190,6 +190,8 @@ func malformedCases() []malformed {
 			es[0], es[1] = es[1], es[0]
 			return st.Archive(es)
 		}, want: corrupt, msg: "first entry"},
+		{name: "index dir twice", build: tarOf(insert(baseEntries(), 2, st.Dir("index/"))), want: corrupt, msg: `"index/" appears twice`},
+		{name: "index dir after files", build: tarOf(insert(remove(baseEntries(), 1), 3, st.Dir("index/"))), want: corrupt, msg: `"index/" comes after files`},
 		{name: "metadata twice", build: func(testing.TB) []byte {
 			es := baseEntries()
 			return st.Archive(insert(es, 2, es[0]))

@@ -23,7 +23,7 @@ import (
 // Defaults of WriteOptions, chosen from BenchmarkWrite (docs/FORMAT.md,
 // "Choice of defaults").
 const (
-	DefaultLevel      = flate.BestSpeed
+	DefaultLevel      = 2
 	DefaultMemberSize = 1 << 20
 )
 
@@ -317,6 +317,9 @@ func (s *segmenter) room() ([]byte, error) {
 		}
 		if cap(s.cur.in) < s.wr.opts.MemberSize {
 			s.cur.in = make([]byte, 0, s.wr.opts.MemberSize)
+			// Room for incompressible data and the member's framing,
+			// so that the buffer does not grow by doubling.
+			s.cur.out.Grow(s.wr.opts.MemberSize + s.wr.opts.MemberSize/64 + 1024)
 		}
 		s.cur.in = s.cur.in[:0]
 		s.cur.fileData = 0
