@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -222,7 +223,7 @@ func (wr *writer) produce(ctx context.Context) error {
 	sums := make([][32]byte, len(wr.files))
 	h := sha256.New()
 	for i, f := range wr.files {
-		if err := wr.produceFile(ctx, seg, f, h); err != nil {
+		if err := wr.produceFile(seg, f, h); err != nil {
 			return err
 		}
 		h.Sum(sums[i][:0])
@@ -240,10 +241,8 @@ func (wr *writer) produce(ctx context.Context) error {
 	return seg.flush()
 }
 
-func (wr *writer) produceFile(ctx context.Context, seg *segmenter, f srcFile, h interface {
-	io.Writer
-	Reset()
-}) error {
+// produceFile cuts one file's entry into members, hashing its data into h.
+func (wr *writer) produceFile(seg *segmenter, f srcFile, h hash.Hash) error {
 	h.Reset()
 	fh, err := os.Open(filepath.Join(wr.srcDir, f.Name))
 	if err != nil {
