@@ -251,3 +251,44 @@ func TestReadCancel(t *testing.T) {
 		})
 	}
 }
+
+// failingReader fails with err once n bytes have been read.
+type failingReader struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, r.err
+	}
+	n, err := r.r.Read(p[:min(len(p), r.n)])
+	r.n -= n
+	return n, err
+}
+
+// TestReadError checks that a failing reader is reported as such, not as a
+// corrupt archive.
+func TestReadError(t *testing.T) {
+	t.Parallel()
+	a := validArchive(t)
+	inflated, err := st.Gunzip(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := st.Gzip(inflated)
+	ioErr := errors.New("disk on fire")
+	for name, archive := range map[string][]byte{"members": a, "single member": single} {
+		for _, at := range []int{0, 5, 30, len(archive) / 2, len(archive) - 1} {
+			parent := t.TempDir()
+			_, err := snapshot.Extract(context.Background(), &failingReader{bytes.NewReader(archive), at, ioErr}, filepath.Join(parent, "d"), snapshot.ReadOptions{})
+			if !errors.Is(err, ioErr) || errors.Is(err, snapshot.ErrCorrupt) {
+				t.Errorf("%s, failing after %d bytes: %v, want the read error", name, at, err)
+			}
+			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+				t.Errorf("%s: Extract left files behind", name)
+			}
+		}
+	}
+}
