@@ -50,9 +50,18 @@ func run(t *testing.T, dir, name string, args ...string) string {
 
 var pebbleTool struct {
 	once sync.Once
+	dir  string // a temporary GOBIN, removed by TestMain
 	path string
 	err  error
 	out  []byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pebbleTool.dir != "" {
+		os.RemoveAll(pebbleTool.dir)
+	}
+	os.Exit(code)
 }
 
 // pebbleCLI builds pebble's command-line tool at the version this module
@@ -83,6 +92,7 @@ func pebbleCLI(t *testing.T) string {
 			pebbleTool.err = err
 			return
 		}
+		pebbleTool.dir = bin
 		cmd := exec.Command(goCmd, "install", "github.com/cockroachdb/pebble/v2/cmd/pebble@"+version)
 		cmd.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=")
 		cmd.Dir = bin
