@@ -7,3 +7,5 @@
 // It is pure format and files. It reports progress through a callback and
 // knows nothing of tasks, index stores or FUSE.
 package snapshot
+
+//go:generate go test -run TestGenerateTestdata -update .

@@ -28,8 +28,10 @@ func Extract(ctx context.Context, r io.Reader, dstDir string, opts ReadOptions) 
 		return Metadata{}, fmt.Errorf("snapshot: extract: %w", err)
 	}
 	x := &extractor{dir: dstDir}
-	x.syncq = make(chan *os.File, 4)
-	x.syncer.Go(x.syncFiles)
+	x.syncq = make(chan *os.File, 2*syncers)
+	for range syncers {
+		x.syncer.Go(x.syncFiles)
+	}
 	defer func() {
 		if err != nil {
 			x.abort()
@@ -47,6 +49,11 @@ func Extract(ctx context.Context, r io.Reader, dstDir string, opts ReadOptions) 
 	}
 	return meta, nil
 }
+
+// syncers is how many files are fsynced at once. With one at a time,
+// extracting 1.5 GB of pebble's ~2 MiB files waited on fsync latency
+// (113 MB/s); with 4, 182 MB/s; with 8, 206 MB/s, where it is CPU-bound.
+const syncers = 8
 
 // extractor is Extract's sink.
 type extractor struct {
@@ -90,8 +97,8 @@ func (x *extractor) closeFile() error {
 	return nil
 }
 
-// syncFiles fsyncs and closes the files handed to it, so that the next file
-// is written while the previous one goes to disk.
+// syncFiles fsyncs and closes the files handed to it, so that the next files
+// are written while the previous ones go to disk. syncers of them run.
 func (x *extractor) syncFiles() error {
 	var first error
 	for f := range x.syncq {

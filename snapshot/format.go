@@ -142,6 +142,9 @@ func checkMetadata(m Metadata, maxPebble uint64) error {
 	if maxPebble != 0 && m.PebbleFormatVersion > maxPebble {
 		return fmt.Errorf("%w: pebble format version %d is newer than the newest supported (%d)", ErrIncompatible, m.PebbleFormatVersion, maxPebble)
 	}
+	if m.Files == nil {
+		return fmt.Errorf("%w: %s: no files list", ErrCorrupt, metadataName)
+	}
 	seen := make(map[string]bool, len(m.Files))
 	var total int64
 	for _, f := range m.Files {

@@ -38,9 +38,9 @@ const (
 // Member size bounds. Write refuses a MemberSize above MaxMemberSize; the
 // reader rejects members that would inflate past it or whose recorded
 // length exceeds maxMemberCompressed, which bounds the memory an archive can
-// make the reader use.
+// make the reader use: about (2×Concurrency+2) × 8.3 MiB.
 const (
-	MaxMemberSize       = 16 << 20
+	MaxMemberSize       = 4 << 20
 	minMemberSize       = 64 << 10
 	maxMemberCompressed = MaxMemberSize + MaxMemberSize/16 + 4096
 	// minMemberLen is the shortest possible member: a header, the two bytes

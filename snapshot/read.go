@@ -64,8 +64,10 @@ type walker struct {
 	seen  []bool
 	sums  [][32]byte
 
+	sawDir                bool
 	done, total, reported int64
 	file                  string
+	buf                   []byte // file data is copied through it
 }
 
 func corrupt(format string, args ...any) error {
@@ -124,9 +126,13 @@ func (w *walker) walk() (Metadata, error) {
 			if hdr.Typeflag != tar.TypeDir {
 				return Metadata{}, corrupt("entry %q is not a directory", name)
 			}
+			if w.sawDir {
+				return Metadata{}, corrupt("entry %q appears twice", name)
+			}
 			if w.file != "" {
 				return Metadata{}, corrupt("entry %q comes after files under it", name)
 			}
+			w.sawDir = true
 		case strings.HasPrefix(name, indexDirName):
 			if err := w.readFile(hdr); err != nil {
 				return Metadata{}, err
@@ -253,7 +259,10 @@ func (w *walker) readFile(hdr *tar.Header) error {
 		return err
 	}
 	h := sha256.New()
-	buf := make([]byte, min(copyBufferSize, hdr.Size))
+	if w.buf == nil {
+		w.buf = make([]byte, copyBufferSize)
+	}
+	buf := w.buf
 	for left := hdr.Size; left > 0; {
 		n, err := io.ReadFull(w.tr, buf[:min(int64(len(buf)), left)])
 		if err != nil {

@@ -190,6 +190,8 @@ func malformedCases() []malformed {
 			es[0], es[1] = es[1], es[0]
 			return st.Archive(es)
 		}, want: corrupt, msg: "first entry"},
+		{name: "index dir twice", build: tarOf(insert(baseEntries(), 2, st.Dir("index/"))), want: corrupt, msg: `"index/" appears twice`},
+		{name: "index dir after files", build: tarOf(insert(remove(baseEntries(), 1), 3, st.Dir("index/"))), want: corrupt, msg: `"index/" comes after files`},
 		{name: "metadata twice", build: func(testing.TB) []byte {
 			es := baseEntries()
 			return st.Archive(insert(es, 2, es[0]))
@@ -230,6 +232,7 @@ func malformedCases() []malformed {
 		{name: "wrong format name", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Format = "something-else" })), want: corrupt, msg: `format is "something-else"`},
 		{name: "metadata lists a file twice", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files = append(m.Files, m.Files[0]) })), want: corrupt, msg: "listed twice"},
 		{name: "metadata lists a path", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files[0].Name = "../x" })), want: corrupt, msg: "not a plain file name"},
+		{name: "metadata without files", build: tarOf(withRawMeta(func(m map[string]any) { delete(m, "files") })), want: corrupt, msg: "no files list"},
 		{name: "metadata negative size", build: tarOf(withRawMeta(func(m map[string]any) { m["files"].([]any)[0].(map[string]any)["size"] = -1 })), want: corrupt, msg: "negative size"},
 		{name: "future format version", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.FormatVersion = 2 })), want: incompatible, msg: "format version 2 is newer"},
 		{name: "future pebble format", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.PebbleFormatVersion = 99 })),

@@ -55,16 +55,20 @@ type Progress struct {
 
 // WriteOptions configure Write. The zero value is valid.
 type WriteOptions struct {
-	// Level is the gzip level. Default: chosen from the benchmark (see
-	// docs/FORMAT.md).
+	// Level is the gzip level: 1 (fastest) to 9 (smallest), or -2 for
+	// Huffman coding only. Default (0): DefaultLevel, chosen from the
+	// benchmark (see docs/FORMAT.md).
 	Level int
-	// Concurrency is how many members are compressed at once. Default:
-	// GOMAXPROCS.
+	// Concurrency is how many members are compressed at once. It does not
+	// change the output. Default: GOMAXPROCS.
 	Concurrency int
-	// MemberSize is the most uncompressed bytes a gzip member covers.
-	// Default: see docs/FORMAT.md ("a few MiB").
+	// MemberSize is the most uncompressed bytes a gzip member covers, from
+	// 64 KiB to MaxMemberSize. Default (0): DefaultMemberSize (see
+	// docs/FORMAT.md).
 	MemberSize int
-	// Progress, if set, is called from time to time and at the end.
+	// Progress, if set, is called about every 4 MiB of file data and once
+	// at the end with BytesDone == BytesTotal. Calls do not overlap but may
+	// come from a goroutine other than the caller's; keep them short.
 	Progress func(Progress)
 }
 
@@ -86,7 +90,9 @@ type ReadOptions struct {
 	// Concurrency is how many members are decompressed at once. Default:
 	// GOMAXPROCS.
 	Concurrency int
-	// Progress, if set, is called from time to time and at the end.
+	// Progress, if set, is called about every 4 MiB of file data and once
+	// at the end with BytesDone == BytesTotal. Calls do not overlap but may
+	// come from a goroutine other than the caller's; keep them short.
 	Progress func(Progress)
 	// OnMetadata, if set, is called with the metadata once it is read and
 	// checked, before any file is read or written. An error it returns

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 // Defaults of WriteOptions, chosen from BenchmarkWrite (docs/FORMAT.md,
 // "Choice of defaults").
 const (
-	DefaultLevel      = flate.BestSpeed
+	DefaultLevel      = 2
 	DefaultMemberSize = 1 << 20
 )
 
@@ -222,7 +223,7 @@ func (wr *writer) produce(ctx context.Context) error {
 	sums := make([][32]byte, len(wr.files))
 	h := sha256.New()
 	for i, f := range wr.files {
-		if err := wr.produceFile(ctx, seg, f, h); err != nil {
+		if err := wr.produceFile(seg, f, h); err != nil {
 			return err
 		}
 		h.Sum(sums[i][:0])
@@ -240,10 +241,8 @@ func (wr *writer) produce(ctx context.Context) error {
 	return seg.flush()
 }
 
-func (wr *writer) produceFile(ctx context.Context, seg *segmenter, f srcFile, h interface {
-	io.Writer
-	Reset()
-}) error {
+// produceFile cuts one file's entry into members, hashing its data into h.
+func (wr *writer) produceFile(seg *segmenter, f srcFile, h hash.Hash) error {
 	h.Reset()
 	fh, err := os.Open(filepath.Join(wr.srcDir, f.Name))
 	if err != nil {
@@ -317,6 +316,9 @@ func (s *segmenter) room() ([]byte, error) {
 		}
 		if cap(s.cur.in) < s.wr.opts.MemberSize {
 			s.cur.in = make([]byte, 0, s.wr.opts.MemberSize)
+			// Room for incompressible data and the member's framing,
+			// so that the buffer does not grow by doubling.
+			s.cur.out.Grow(s.wr.opts.MemberSize + s.wr.opts.MemberSize/64 + 1024)
 		}
 		s.cur.in = s.cur.in[:0]
 		s.cur.fileData = 0

@@ -47,7 +47,7 @@ var Time = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // files (names and sizes, sorted by name).
 func Metadata(m snapshot.Metadata, files map[string][]byte) snapshot.Metadata {
 	m.Format, m.FormatVersion = snapshot.FormatName, snapshot.FormatVersion
-	m.Files = nil
+	m.Files = []snapshot.FileInfo{}
 	for _, name := range sortedNames(files) {
 		m.Files = append(m.Files, snapshot.FileInfo{Name: name, Size: int64(len(files[name]))})
 	}
