@@ -226,6 +226,14 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 		MaxExpandedSize: e.opts.MaxImportSize,
 		MaxPebbleFormat: index.MaxPebbleFormat(),
 		Progress:        func(p snapshot.Progress) { r.prog.at(1, p.BytesDone, p.BytesTotal) },
+		// Checked again once the metadata is read, before any file is
+		// written: an index of that name may have appeared meanwhile.
+		OnMetadata: func(snapshot.Metadata) error {
+			if e.store.Exists(newUID) {
+				return index.ErrExists
+			}
+			return nil
+		},
 	}
 	md, err := snapshot.Extract(ctx, src, dst, opts)
 	if err != nil {
