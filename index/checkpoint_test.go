@@ -55,7 +55,7 @@ func TestCheckpointVersionIsExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Inspect(ctx, dir)
+		got, err := Inspect(ctx, dir, InspectOptions{Deep: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestAdopt(t *testing.T) {
 	if _, err := s.Checkpoint(ctx, "src", ckpt); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Inspect(ctx, ckpt); err != nil {
+	if _, err := Inspect(ctx, ckpt, InspectOptions{Deep: true}); err != nil {
 		t.Fatal(err)
 	}
 	files := dirNames(t, ckpt)
@@ -199,7 +199,7 @@ func TestInspectFindsCorruption(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := corruptCopy(t, tc.mutate)
-			got, err := Inspect(ctx, dir)
+			got, err := Inspect(ctx, dir, InspectOptions{Deep: true})
 			if tc.ok {
 				if err != nil || got.Documents != 2 || got.PrimaryKey != "id" || got.Version != 2 {
 					t.Fatalf("Inspect = %+v, %v", got, err)
@@ -209,10 +209,16 @@ func TestInspectFindsCorruption(t *testing.T) {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Inspect = %+v, %v; want ErrCorrupt", got, err)
 			}
+			// A shallow inspection reads only the metadata keys: it finds
+			// their faults, not the documents'.
+			_, err = Inspect(ctx, dir, InspectOptions{})
+			if metaFault := strings.HasPrefix(tc.name, "no ") || strings.HasPrefix(tc.name, "bad version") || strings.HasPrefix(tc.name, "bad updatedAt"); metaFault != errors.Is(err, ErrCorrupt) {
+				t.Errorf("shallow Inspect = %v (metadata fault: %v)", err, metaFault)
+			}
 		})
 	}
 	for _, dir := range []string{filepath.Join(t.TempDir(), "missing"), t.TempDir()} {
-		if _, err := Inspect(ctx, dir); !errors.Is(err, ErrCorrupt) {
+		if _, err := Inspect(ctx, dir, InspectOptions{Deep: true}); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("Inspect(%s) = %v", dir, err)
 		}
 	}

@@ -242,7 +242,7 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	d.IndexUID = md.IndexUID
 
 	r.prog.at(2, 0, 0)
-	chk, err := index.Inspect(ctx, dst)
+	chk, err := index.Inspect(ctx, dst, index.InspectOptions{})
 	if err != nil {
 		return fail(err)
 	}
