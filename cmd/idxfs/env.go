@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -22,6 +23,7 @@ type globalOptions struct {
 	LogFormat string
 	Workers   int
 	Keep      int
+	Level     int
 
 	stdout io.Writer
 	stderr io.Writer
@@ -71,6 +73,9 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.Level < 1 || g.Level > 9 {
+		return nil, usageError{fmt.Sprintf("--compression-level %d: want 1 (fastest) to 9 (smallest)", g.Level)}
+	}
 	if g.DataDir == "" {
 		return nil, usageError{"no data dir: give --data-dir or set IDXFS_DATA_DIR"}
 	}
@@ -80,6 +85,7 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	}
 	eng, err := task.Open(task.Options{
 		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
+		Archive: snapshot.WriteOptions{Level: g.Level},
 	})
 	if err != nil {
 		st.Close()

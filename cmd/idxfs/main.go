@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/idxfs/idxfs/snapshot"
 )
 
 func main() {
@@ -53,6 +55,8 @@ func newApp(g *globalOptions) *cli.App {
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
 			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once (default: number of CPUs)"},
 			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
+			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"IDXFS_COMPRESSION_LEVEL"}, Value: snapshot.DefaultLevel, Destination: &g.Level,
+				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest)"},
 		},
 		Commands: []*cli.Command{
 			indexCommand(g),
