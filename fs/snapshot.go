@@ -18,29 +18,37 @@ import (
 // snapshotFile is indexes/NAME/snapshot.tar.gz (DESIGN §4).
 //
 // Lookup starts no work. If a snapshot of the index's current state is
-// stored, it returns a node for that stored file (one inode per stored
-// file: its size is exact and every handle reads that one file, by FUSE
-// passthrough where the kernel allows). Otherwise it returns a new pending
-// node, of size 0, whose open creates the snapshot (or joins the creation
-// in flight), blocks until it is complete and serves it. The pending node
-// is the same for as long as the index's state is (cp checks that stat and
-// open see one inode), and only its first open uses passthrough: the kernel
-// binds a passthrough backing file to an inode, and an inode must never
-// serve two different files that way.
+// stored, it returns a node for that stored file, with its exact size.
+// Otherwise it returns a pending node, of size 0, the same for as long as
+// the index's state is (cp checks that stat and open see one inode); its
+// open creates the snapshot (or joins the creation in flight) and blocks
+// until it is complete.
 //
-// Attribute and entry timeouts are 0: every stat asks, and after an open,
-// getattr reports the size of what the open got.
+// A node serves one file for its whole life: its first open picks it (the
+// stored file, or the new snapshot) and every later open shares that open
+// file. This is what makes FUSE passthrough safe: the kernel binds one
+// backing file to an inode, and an inode may not mix passthrough and plain
+// opens. So every open is a passthrough open (where the kernel and
+// privileges allow; plain reads otherwise), and getattr after an open
+// reports the size of the served file.
+//
+// Attribute and entry timeouts are 0: every stat asks.
 type snapshotFile struct {
 	gofs.Inode
 	m      *mountState
 	uid    string
-	stored *task.StoredSnapshot // the stored file this node is; nil for a pending node
+	stored *task.StoredSnapshot // the stored file this node was looked up as; nil for a pending node
 
-	mu          sync.Mutex
-	served      *task.StoredSnapshot // pending: what the newest open got
-	passthrough bool                 // a handle of this node was offered passthrough
+	mu  sync.Mutex
+	cur *servedFile // what this node serves, once opened
 }
 
+// servedFile is the open stored snapshot a snapshotFile serves, shared by
+// all its handles and closed when the kernel forgets the node.
+type servedFile struct {
+	f  *os.File
+	st task.StoredSnapshot
+}
 // lookupSnapshot answers the lookup of snapshot.tar.gz in index in.
 func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var st task.StoredSnapshot
@@ -68,77 +76,95 @@ func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.
 var _ = (gofs.NodeGetattrer)((*snapshotFile)(nil))
 
 func (f *snapshotFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if f.stored != nil {
-		fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
-		return 0
-	}
 	f.mu.Lock()
-	served := f.served
+	cur := f.cur
 	f.mu.Unlock()
-	if served != nil {
-		fileAttr(&out.Attr, 0o444, served.Size, served.IndexUpdatedAt)
-		return 0
+	switch {
+	case cur != nil:
+		fileAttr(&out.Attr, 0o444, cur.st.Size, cur.st.IndexUpdatedAt)
+	case f.stored != nil:
+		fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
+	default:
+		in, err := f.m.store.Get(ctx, f.uid)
+		if err != nil {
+			return toErrno(f.m.log, "getattr", err)
+		}
+		fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	}
-	in, err := f.m.store.Get(ctx, f.uid)
-	if err != nil {
-		return toErrno(f.m.log, "getattr", err)
-	}
-	fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	return 0
 }
 
 var _ = (gofs.NodeOpener)((*snapshotFile)(nil))
 
-// Open serves the stored file, creating the snapshot first if this is a
-// pending node. An interrupted wait returns EINTR (the task goes on); a
-// failed creation EIO.
+// Open serves the node's file, picking it at the first open: the stored
+// file it was looked up as or, for a pending node (or a stored file removed
+// by retention since), a snapshot of the index's current state, created if
+// need be. An interrupted wait returns EINTR (the task goes on); a failed
+// creation EIO.
 func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EACCES
 	}
-	st := f.stored
-	if st != nil {
-		if fd, err := os.Open(st.Path); err == nil {
-			return f.handle(fd, st.Path, true)
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	if cur == nil {
+		var errno syscall.Errno
+		if cur, errno = f.pick(ctx); errno != 0 {
+			return nil, 0, errno
 		}
-		// Removed by retention since the lookup: get the current one,
-		// without passthrough (this inode may be bound to the old file).
+		f.mu.Lock()
+		if f.cur == nil {
+			f.cur = cur
+		} else { // another open picked first: share its file
+			cur.f.Close()
+			cur = f.cur
+		}
+		f.mu.Unlock()
 	}
-	cur, err := f.m.engine.Snapshot(ctx, f.uid)
+	return &passthroughFile{readFile: &readFile{f: cur.f, shared: true}}, 0, 0
+}
+
+// pick opens the file a node will serve.
+func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
+	if f.stored != nil {
+		if fd, err := os.Open(f.stored.Path); err == nil {
+			return &servedFile{f: fd, st: *f.stored}, 0
+		}
+	}
+	st, err := f.m.engine.Snapshot(ctx, f.uid)
 	if err != nil {
 		var te *task.Error
 		if errors.As(err, &te) {
 			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid, "err", te.Message, "code", te.Code)
-			return nil, 0, syscall.EIO
+			return nil, syscall.EIO
 		}
-		return nil, 0, toErrno(f.m.log, "open", err)
+		return nil, toErrno(f.m.log, "open", err)
 	}
-	fd, err := os.Open(cur.Path)
+	fd, err := os.Open(st.Path)
 	if err != nil {
-		return nil, 0, toErrno(f.m.log, "open", err)
+		return nil, toErrno(f.m.log, "open", err)
 	}
-	f.mu.Lock()
-	f.served = &cur
-	first := st == nil && !f.passthrough
-	f.passthrough = true
-	f.mu.Unlock()
-	return f.handle(fd, cur.Path, first)
+	return &servedFile{f: fd, st: st}, 0
 }
 
-// handle wraps an open stored file; with passthrough the kernel may read it
-// directly.
-func (f *snapshotFile) handle(fd *os.File, path string, passthrough bool) (gofs.FileHandle, uint32, syscall.Errno) {
-	h := &readFile{f: fd}
-	if passthrough {
-		return &passthroughFile{readFile: h}, 0, 0
+var _ = (gofs.NodeOnForgetter)((*snapshotFile)(nil))
+
+// OnForget closes the served file once the kernel has no use for the node.
+func (f *snapshotFile) OnForget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur != nil {
+		f.cur.f.Close()
+		f.cur = nil
 	}
-	return h, 0, 0
 }
 
 // readFile is an open regular file on the data dir's disk, read by pread or
 // splice.
 type readFile struct {
-	f *os.File
+	f      *os.File
+	shared bool // f belongs to the node, not to this handle
 }
 
 var _ = (gofs.FileReader)((*readFile)(nil))
@@ -150,20 +176,30 @@ func (h *readFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadR
 var _ = (gofs.FileReleaser)((*readFile)(nil))
 
 func (h *readFile) Release(ctx context.Context) syscall.Errno {
-	h.f.Close()
+	if !h.shared {
+		h.f.Close()
+	}
 	return 0
 }
 
 var _ = (gofs.FileLseeker)((*readFile)(nil))
 
 // Lseek answers SEEK_DATA and SEEK_HOLE for tools that probe for holes
-// (cp): the file has none.
+// (cp): the file has none. (The handle's own offset is the kernel's.)
 func (h *readFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	n, err := h.f.Seek(int64(off), int(whence))
+	st, err := h.f.Stat()
 	if err != nil {
 		return 0, gofs.ToErrno(err)
 	}
-	return uint64(n), 0
+	switch {
+	case int64(off) >= st.Size():
+		return 0, syscall.ENXIO
+	case whence == 3: // SEEK_DATA
+		return off, 0
+	case whence == 4: // SEEK_HOLE
+		return uint64(st.Size()), 0
+	}
+	return 0, syscall.EINVAL
 }
 
 // passthroughFile is a readFile that the kernel may read by passthrough.

@@ -66,7 +66,7 @@ type WriteOptions struct {
 	// 64 KiB to MaxMemberSize. Default (0): DefaultMemberSize (see
 	// docs/FORMAT.md).
 	MemberSize int
-	// Progress, if set, is called about every 4 MiB of file data and once
+	// Progress, if set, is called about every MiB of file data and once
 	// at the end with BytesDone == BytesTotal. Calls do not overlap but may
 	// come from a goroutine other than the caller's; keep them short.
 	Progress func(Progress)
@@ -90,7 +90,7 @@ type ReadOptions struct {
 	// Concurrency is how many members are decompressed at once. Default:
 	// GOMAXPROCS.
 	Concurrency int
-	// Progress, if set, is called about every 4 MiB of file data and once
+	// Progress, if set, is called about every MiB of file data and once
 	// at the end with BytesDone == BytesTotal. Calls do not overlap but may
 	// come from a goroutine other than the caller's; keep them short.
 	Progress func(Progress)

@@ -30,7 +30,7 @@ const (
 
 // progressEvery is how many bytes of file data pass between two progress
 // calls (besides the call at the end).
-const progressEvery = 4 << 20
+const progressEvery = 1 << 20
 
 // engine selects how members are compressed. Only benchmarks change it.
 type engine int

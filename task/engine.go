@@ -37,6 +37,10 @@ type Options struct {
 	// Archive configures snapshot writing (level, concurrency, member size).
 	// Default: the snapshot package's defaults.
 	Archive snapshot.WriteOptions
+	// SnapshotRateLimit, if positive, is the most bytes per second a
+	// snapshot creation writes (on average), to spare a busy disk. Default:
+	// no limit.
+	SnapshotRateLimit int64
 	// MaxImportSize is the most bytes an imported archive may expand to.
 	// Default: no limit but the free disk space.
 	MaxImportSize int64

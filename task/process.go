@@ -167,7 +167,11 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 		CreatedAt:           start.UTC(),
 		PebbleFormatVersion: cp.PebbleFormat,
 	}
-	res, err := snapshot.Write(ctx, tmp, ckdir, meta, opts)
+	var out io.Writer = tmp
+	if e.opts.SnapshotRateLimit > 0 {
+		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
+	}
+	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
 	if err != nil {
 		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
 	}

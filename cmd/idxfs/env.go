@@ -24,6 +24,7 @@ type globalOptions struct {
 	Workers   int
 	Keep      int
 	Level     int
+	BWLimit   string
 
 	stdout io.Writer
 	stderr io.Writer
@@ -79,13 +80,17 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	if g.DataDir == "" {
 		return nil, usageError{"no data dir: give --data-dir or set IDXFS_DATA_DIR"}
 	}
+	rate, err := parseSize(g.BWLimit)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("--snapshot-bwlimit %q: %v", g.BWLimit, err)}
+	}
 	st, err := index.Open(g.DataDir, index.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	eng, err := task.Open(task.Options{
 		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
-		Archive: snapshot.WriteOptions{Level: g.Level},
+		Archive: snapshot.WriteOptions{Level: g.Level}, SnapshotRateLimit: rate,
 	})
 	if err != nil {
 		st.Close()
@@ -175,3 +180,28 @@ func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
 
 // joinLines is strings.Join with a final newline, for golden outputs.
 func joinLines(xs []string) string { return strings.Join(xs, "\n") + "\n" }
+
+// parseSize reads a byte count with an optional binary suffix: 512K, 50M,
+// 1G (or KiB, MiB, GiB). "" and "0" mean none.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("want a size like 512K, 50M or 1G")
+	}
+	return int64(v * float64(mult)), nil
+}

@@ -57,6 +57,8 @@ func newApp(g *globalOptions) *cli.App {
 			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"IDXFS_COMPRESSION_LEVEL"}, Value: snapshot.DefaultLevel, Destination: &g.Level,
 				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest)"},
+			&cli.StringFlag{Name: "snapshot-bwlimit", EnvVars: []string{"IDXFS_SNAPSHOT_BWLIMIT"}, Destination: &g.BWLimit,
+				Usage: "write snapshots at most this fast, per second (e.g. 50M), to spare a busy disk (default: no limit)"},
 		},
 		Commands: []*cli.Command{
 			indexCommand(g),

@@ -1,0 +1,249 @@
+package mount
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyIn is one way a user copies an archive into import/.
+type copyIn struct {
+	name  string
+	tools []string
+	// cmd copies src to dst; temp is a scratch directory on another
+	// filesystem than the mount.
+	cmd func(t *testing.T, src, dst, temp string) []string
+	// keepsSource: the source must still exist after a failure (mv).
+	movesSource bool
+}
+
+var copiesIn = []copyIn{
+	{name: "cp", tools: []string{"cp"}, cmd: func(t *testing.T, s, d, _ string) []string { return []string{"cp", s, d} }},
+	{name: "cp -a", tools: []string{"cp"}, cmd: func(t *testing.T, s, d, _ string) []string { return []string{"cp", "-a", s, d} }},
+	{name: "mv from another filesystem", tools: []string{"mv"}, movesSource: true, cmd: func(t *testing.T, s, d, temp string) []string {
+		moved := filepath.Join(temp, "moved.tar.gz")
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(moved, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"mv", moved, d}
+	}},
+	{name: "rsync -a", tools: []string{"rsync"}, cmd: func(t *testing.T, s, d, _ string) []string { return []string{"rsync", "-a", s, d} }},
+	{name: "cat >", tools: []string{"cat"}, cmd: func(t *testing.T, s, d, _ string) []string {
+		return []string{"bash", "-c", fmt.Sprintf("cat %q > %q", s, d)}
+	}},
+	{name: "python shutil.copy2", tools: []string{"python3"}, cmd: func(t *testing.T, s, d, _ string) []string {
+		return []string{"python3", "-c", "import shutil,sys; shutil.copy2(sys.argv[1], sys.argv[2])", s, d}
+	}},
+}
+
+// otherFS returns a scratch directory on another filesystem than the
+// mount's temp dir, so that mv has to copy (tmpfs /dev/shm where it exists).
+func otherFS(t *testing.T) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "idxfs-test-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir() // the mount is another filesystem anyway
+}
+
+// TestImport: each tool imports a good archive (exit 0, an index with the
+// source's documents), fails on a corrupt and on a truncated one (non-zero
+// exit, no index, mv keeps its source, the status says why), and fails with
+// "File exists" onto an existing index, which stays untouched.
+func TestImport(t *testing.T) {
+	e := newEnv(t, map[string]int{"src": 5000})
+	e.mount()
+	want := e.exportOf("src")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.tar.gz")
+	sh(t, fmt.Sprintf("cat %q > %q", e.path("indexes", "src", "snapshot.tar.gz"), good))
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := filepath.Join(dir, "corrupt.tar.gz")
+	flipped := append([]byte(nil), raw...)
+	flipped[len(flipped)/2] ^= 0xff
+	os.WriteFile(corrupt, flipped, 0o644)
+	truncated := filepath.Join(dir, "truncated.tar.gz")
+	os.WriteFile(truncated, raw[:len(raw)*2/3], 0o644)
+	temp := otherFS(t)
+
+	for i, c := range copiesIn {
+		t.Run(c.name, func(t *testing.T) {
+			for _, tool := range c.tools {
+				requireTool(t, tool)
+			}
+			name := fmt.Sprintf("imported%d", i)
+			args := c.cmd(t, good, e.path("import", name), temp)
+			if r := run(t, nil, args[0], args[1:]...); r.code != 0 {
+				t.Fatalf("import with %s: %v", c.name, r)
+			}
+			if got := e.exportOf(name); got != want {
+				t.Errorf("index %s (by %s) has other documents than the source", name, c.name)
+			}
+			for _, bad := range []struct{ what, path string }{{"corrupt", corrupt}, {"truncated", truncated}} {
+				badName := fmt.Sprintf("%s%d", bad.what, i)
+				args := c.cmd(t, bad.path, e.path("import", badName), temp)
+				r := run(t, nil, args[0], args[1:]...)
+				if r.code == 0 {
+					t.Errorf("%s of a %s archive exited 0", c.name, bad.what)
+				}
+				if exists(e.path("indexes", badName)) {
+					t.Errorf("%s of a %s archive created index %s", c.name, bad.what, badName)
+				}
+				if c.movesSource && !exists(args[1]) {
+					t.Errorf("mv removed the source of a failed import")
+				}
+			}
+			// Onto an existing index: File exists, the index untouched.
+			args = c.cmd(t, good, e.path("import", "src"), temp)
+			r := run(t, nil, args[0], args[1:]...)
+			if r.code == 0 || !strings.Contains(r.stderr, "File exists") {
+				t.Errorf("%s onto an existing index: %v; want a failure saying File exists", c.name, r)
+			}
+			if got := e.exportOf("src"); got != want {
+				t.Errorf("%s onto an existing index changed it", c.name)
+			}
+		})
+	}
+	var status struct {
+		RecentFailures []task `json:"recentFailures"`
+	}
+	if err := json.Unmarshal([]byte(must(t, "cat", e.path("status.json"))), &status); err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for _, tk := range status.RecentFailures {
+		if tk.Type == "singleIndexSnapshotImport" && tk.Error != nil {
+			reasons[tk.Error.Code] = true
+			if !strings.Contains(tk.Error.Message, "corrupt") && !strings.Contains(tk.Error.Message, "truncated") {
+				t.Errorf("failed import's reason %q says neither corrupt nor truncated", tk.Error.Message)
+			}
+		}
+	}
+	if !reasons["invalid_snapshot"] {
+		t.Errorf("status.json shows no failed import with code invalid_snapshot: %+v", status.RecentFailures)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.data, "tmp")); len(ents) > 1 || len(ents) == 1 && ents[0].Name() != "exports" {
+		var names []string
+		for _, d := range ents {
+			names = append(names, d.Name())
+		}
+		t.Errorf("DATA/tmp holds %v after the imports", names)
+	}
+}
+
+// TestImportNames: suffixes are stripped, a stored snapshot's file keeps its
+// index name, a bad name is refused with EINVAL.
+func TestImportNames(t *testing.T) {
+	e := newEnv(t, map[string]int{"src": 100})
+	e.mount()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "a.tar.gz")
+	sh(t, fmt.Sprintf("cat %q > %q", e.path("indexes", "src", "snapshot.tar.gz"), good))
+	must(t, "cp", good, e.path("import", "one.tar.gz"))
+	must(t, "cp", good, e.path("import", "two.tgz"))
+	if !exists(e.path("indexes", "one")) || !exists(e.path("indexes", "two")) {
+		t.Errorf("suffixes not stripped: %v", must(t, "ls", e.path("indexes")))
+	}
+	// A stored snapshot, copied from snapshots/, after deleting the source.
+	stored := strings.Fields(must(t, "ls", e.path("snapshots", "src")))
+	if len(stored) != 1 {
+		t.Fatalf("snapshots/src holds %v", stored)
+	}
+	must(t, "rmdir", e.path("indexes", "src"))
+	must(t, "cp", e.path("snapshots", "src", stored[0]), e.path("import")+"/")
+	if !exists(e.path("indexes", "src")) {
+		t.Errorf("copying %s into import/ did not recreate src", stored[0])
+	}
+	r := run(t, nil, "cp", good, e.path("import", "bad name"))
+	if r.code == 0 || !strings.Contains(r.stderr, "Invalid argument") {
+		t.Errorf("cp to an invalid name: %v", r)
+	}
+}
+
+// TestDocumentsWrite: cp replaces the documents, >> adds, bad JSON fails
+// the writer and leaves the index as it was.
+func TestDocumentsWrite(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 100})
+	e.mount()
+	docs := e.path("indexes", "m", "documents.ndjson")
+	dir := t.TempDir()
+	repl := filepath.Join(dir, "new.ndjson")
+	writeDocs(t, repl, 1000, 10)
+	must(t, "cp", repl, docs)
+	want, _ := os.ReadFile(repl)
+	if got := e.exportOf("m"); got != string(want) {
+		t.Fatalf("after cp, documents.ndjson = %d bytes, want the 10 copied documents (%d bytes)", len(got), len(want))
+	}
+	sh(t, fmt.Sprintf(`echo '{"id": 5, "title": "five"}' >> %q`, docs))
+	if got := e.exportOf("m"); !strings.HasPrefix(got, `{"id":5,"title":"five"}`) || strings.Count(got, "\n") != 11 {
+		t.Errorf("after >>, export = %q", clip(got))
+	}
+	before := e.exportOf("m")
+	// cat reports the failed close; a shell builtin (echo >>) would not,
+	// as bash ignores close errors of its own redirections.
+	r := run(t, nil, "bash", "-c", fmt.Sprintf(`printf '{"id": 6}\n{"id": 7, oops\n' | cat >> %q`, docs))
+	if r.code == 0 || !strings.Contains(r.stderr, "Invalid argument") {
+		t.Errorf("appending bad JSON with cat: %v; want a failure", r)
+	}
+	bad := filepath.Join(dir, "bad.ndjson")
+	os.WriteFile(bad, []byte(`{"id": 1}`+"\n"+`{"title": "no id"}`+"\n"), 0o644)
+	if r := run(t, nil, "cp", bad, docs); r.code == 0 {
+		t.Errorf("cp of a document without id succeeded: %v", r)
+	}
+	if got := e.exportOf("m"); got != before {
+		t.Errorf("a failed write changed the index")
+	}
+	var st struct {
+		LastError *struct{ Code string } `json:"lastError"`
+	}
+	json.Unmarshal([]byte(must(t, "cat", e.path("indexes", "m", "status.json"))), &st)
+	if st.LastError == nil || st.LastError.Code != "missing_primary_key" {
+		t.Errorf("status.json lastError = %+v, want missing_primary_key", st.LastError)
+	}
+}
+
+// TestIndexesDir: mkdir creates an index, rmdir deletes it, bad names are
+// refused, and a task file can be removed to cancel.
+func TestIndexesDir(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mount()
+	must(t, "mkdir", e.path("indexes", "fresh"))
+	if !strings.Contains(must(t, "cat", e.path("indexes", "fresh", "status")), "fresh") {
+		t.Error("new index has no status")
+	}
+	if r := run(t, nil, "mkdir", e.path("indexes", "fresh")); r.code == 0 || !strings.Contains(r.stderr, "File exists") {
+		t.Errorf("mkdir of an existing index: %v", r)
+	}
+	if r := run(t, nil, "mkdir", e.path("indexes", "bad.name")); r.code == 0 || !strings.Contains(r.stderr, "Invalid argument") {
+		t.Errorf("mkdir of a bad name: %v", r)
+	}
+	must(t, "rmdir", e.path("indexes", "fresh"))
+	if exists(e.path("indexes", "fresh")) {
+		t.Error("rmdir did not delete the index")
+	}
+	if r := run(t, nil, "rmdir", e.path("indexes", "fresh")); r.code == 0 {
+		t.Errorf("rmdir of a missing index succeeded")
+	}
+	ts := e.tasks()
+	// (The kernel answers the second mkdir itself: no task.)
+	if count(ts, "indexCreation", "fresh") != 1 || count(ts, "indexDeletion", "fresh") != 1 {
+		t.Errorf("tasks: %+v", ts)
+	}
+	// rm of a finished task is refused.
+	if r := run(t, nil, "rm", e.path("tasks", fmt.Sprintf("%d.json", ts[0].UID))); r.code == 0 {
+		t.Errorf("rm of a finished task succeeded")
+	}
+}
