@@ -49,6 +49,7 @@ type servedFile struct {
 	f  *os.File
 	st task.StoredSnapshot
 }
+
 // lookupSnapshot answers the lookup of snapshot.tar.gz in index in.
 func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var st task.StoredSnapshot
