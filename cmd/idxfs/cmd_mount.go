@@ -165,6 +165,11 @@ func shutdown(e *env, srv *fs.Server, grace time.Duration) error {
 
 // mountHint adds what to do to a mount error a user can fix.
 func mountHint(err error) error {
+	if os.Geteuid() != 0 {
+		if st, serr := os.Stat("/dev/fuse"); serr == nil && st.Mode().Perm()&0o006 != 0o006 {
+			return fmt.Errorf("%w (/dev/fuse is mode %04o here: a normal user can mount only if it is 0666, as the fuse3 package's udev rule makes it; as root: chmod 0666 /dev/fuse)", err, st.Mode().Perm())
+		}
+	}
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) && os.Geteuid() != 0 {
 		return fmt.Errorf("%w (mounting as a normal user needs fusermount3: apt-get install fuse3)", err)
 	}

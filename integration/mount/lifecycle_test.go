@@ -1,0 +1,276 @@
+package mount
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// snapshotTask returns the snapshot creation task of index idx, if any.
+func (e *env) snapshotTask(idx string) (task, bool) {
+	for _, tk := range e.tasks() {
+		if tk.Type == "singleIndexSnapshotCreation" && tk.IndexUID == idx {
+			return tk, true
+		}
+	}
+	return task{}, false
+}
+
+// startCat starts `cat FILE > /dev/null` in the background.
+func startCat(t *testing.T, file string) (*exec.Cmd, chan error) {
+	cmd := exec.Command("cat", file)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, done
+}
+
+// TestInterruptedOpen: Ctrl-C (SIGINT) of a cat blocked in the open of a
+// snapshot being made returns promptly; the snapshot still completes.
+func TestInterruptedOpen(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 20000})
+	e.mount("--snapshot-bwlimit", "1M")
+	cmd, done := startCat(t, e.path("indexes", "m", "snapshot.tar.gz"))
+	until(t, time.Minute, "the snapshot task to be processing", func() bool {
+		tk, ok := e.snapshotTask("m")
+		return ok && tk.Status == "processing"
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	start := time.Now()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the interrupted cat exited 0")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cat blocked in open did not return within 5s of SIGINT")
+	}
+	t.Logf("cat returned %v after SIGINT", time.Since(start))
+	until(t, 2*time.Minute, "the snapshot to complete", func() bool {
+		tk, _ := e.snapshotTask("m")
+		return tk.Status == "succeeded"
+	})
+	if got := strings.Fields(must(t, "ls", e.path("snapshots", "m"))); len(got) != 1 {
+		t.Errorf("snapshots/m holds %v, want the one snapshot", got)
+	}
+}
+
+// TestSigtermDuringSnapshot: SIGTERM to the daemon while a snapshot is
+// being made unmounts cleanly and exits 0; the reader gets an error, not a
+// hang; the restart shows the task failed as interrupted (or succeeded),
+// no temporary files, and the mountpoint works again.
+func TestSigtermDuringSnapshot(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 20000})
+	d := e.mount("--snapshot-bwlimit", "1M", "--shutdown-grace", "1s")
+	_, done := startCat(t, e.path("indexes", "m", "snapshot.tar.gz"))
+	until(t, time.Minute, "the snapshot task to be processing", func() bool {
+		tk, ok := e.snapshotTask("m")
+		return ok && tk.Status == "processing"
+	})
+	d.signal(syscall.SIGTERM)
+	code, ok := d.wait(30 * time.Second)
+	if !ok {
+		t.Fatalf("daemon did not exit within 30s of SIGTERM\n%s", d.log)
+	}
+	if code != 0 {
+		t.Errorf("daemon exited %d after SIGTERM\n%s", code, d.log)
+	}
+	if isMounted(e.mnt) {
+		t.Fatal("still mounted after SIGTERM")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("cat of a snapshot cut short by shutdown exited 0")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("cat still blocked 10s after the daemon exited")
+	}
+	var tasks []task
+	if err := json.Unmarshal([]byte(e.cli("tasks", "list", "--json", "--type", "singleIndexSnapshotCreation")), &tasks); err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 1 {
+		t.Fatalf("tasks after restart: %+v", tasks)
+	}
+	if tk := tasks[0]; !(tk.Status == "failed" && tk.Error != nil && tk.Error.Code == "interrupted") && tk.Status != "succeeded" {
+		t.Errorf("snapshot task after SIGTERM: %s %+v, want failed/interrupted or succeeded", tk.Status, tk.Error)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.data, "tmp")); len(ents) != 0 {
+		t.Errorf("DATA/tmp after restart holds %d entries", len(ents))
+	}
+	e.mount()
+	if !strings.Contains(must(t, "cat", e.path("status")), "m") {
+		t.Error("the remount does not serve the index")
+	}
+}
+
+// TestStaleMountpoint: after the daemon is killed (-9), the mountpoint is
+// dead ("transport endpoint is not connected"); mounting on it fails with a
+// message that says how to clear it; once cleared, mounting works.
+func TestStaleMountpoint(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 10})
+	d := e.mount()
+	d.signal(syscall.SIGKILL)
+	d.wait(30 * time.Second)
+	if _, err := os.Stat(e.mnt); err == nil || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("stat of a dead mount: %v; want transport endpoint is not connected", err)
+	}
+	r := run(t, nil, bin, "mount", e.data, e.mnt)
+	if r.code != 9 || !strings.Contains(r.stderr, "fusermount3 -u "+e.mnt) {
+		t.Errorf("mount on a stale mountpoint: %v; want exit 9 and how to clear it", r)
+	}
+	if out, err := exec.Command("fusermount3", "-u", e.mnt).CombinedOutput(); err != nil {
+		if out2, err2 := exec.Command("umount", "-l", e.mnt).CombinedOutput(); err2 != nil {
+			t.Fatalf("clearing the stale mount: %s %s", out, out2)
+		}
+	}
+	e.mount()
+	if !strings.Contains(must(t, "cat", e.path("status")), "m") {
+		t.Error("the mount after clearing does not serve the index")
+	}
+}
+
+// TestMountRefusals: a mountpoint inside the data dir is refused; a CLI
+// command on a mounted data dir says where it is mounted; idxfs unmount
+// stops the daemon.
+func TestMountRefusals(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 10})
+	inside := filepath.Join(e.data, "mnt")
+	os.Mkdir(inside, 0o755)
+	if r := run(t, nil, bin, "mount", e.data, inside); r.code != 9 || !strings.Contains(r.stderr, "inside the data dir") {
+		t.Errorf("mount inside the data dir: %v", r)
+	}
+	os.Remove(inside)
+
+	d := e.mount()
+	r := run(t, nil, bin, "index", "list", "--data-dir", e.data)
+	if r.code != 3 || !strings.Contains(r.stderr, e.mnt) || !strings.Contains(r.stderr, strconv.Itoa(d.cmd.Process.Pid)) {
+		t.Errorf("CLI on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
+	}
+	if r := run(t, nil, bin, "mount", e.data, t.TempDir()); r.code != 3 {
+		t.Errorf("a second mount of the data dir: %v; want exit 3", r)
+	}
+	must(t, bin, "unmount", e.mnt)
+	if code, ok := d.wait(30 * time.Second); !ok || code != 0 {
+		t.Errorf("daemon after idxfs unmount: exit %d, exited %v\n%s", code, ok, d.log)
+	}
+}
+
+// TestDemoMount: mount --demo serves the embedded demo index without a data
+// dir, and what the README suggests to try works.
+func TestDemoMount(t *testing.T) {
+	requireFUSE(t)
+	mnt := filepath.Join(t.TempDir(), "demo")
+	d := startDaemon(t, []string{"mount", "--demo", mnt}, mnt)
+	var st struct {
+		NumberOfDocuments int    `json:"numberOfDocuments"`
+		PrimaryKey        string `json:"primaryKey"`
+	}
+	if err := json.Unmarshal([]byte(must(t, "cat", filepath.Join(mnt, "indexes", "movies", "status.json"))), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.NumberOfDocuments != 4000 || st.PrimaryKey != "id" {
+		t.Errorf("demo index: %+v", st)
+	}
+	out := filepath.Join(t.TempDir(), "movies.tar.gz")
+	must(t, "cp", filepath.Join(mnt, "indexes", "movies", "snapshot.tar.gz"), out)
+	must(t, "cp", out, filepath.Join(mnt, "import", "movies2"))
+	if !exists(filepath.Join(mnt, "indexes", "movies2", "status")) {
+		t.Error("cp into import/ did not make movies2")
+	}
+	if !strings.Contains(d.log.String(), "cat "+mnt+"/status") {
+		t.Errorf("the demo does not say what to try:\n%s", d.log)
+	}
+}
+
+// TestMountAsNormalUser: a normal user mounts through fusermount3, without
+// allow_other: the user reads the mount, root does not.
+func TestMountAsNormalUser(t *testing.T) {
+	requireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("runs as root, to act as another user; as a normal user every other test mounts as one")
+	}
+	requireTool(t, "fusermount3")
+	requireTool(t, "setpriv")
+	if st, err := os.Stat("/dev/fuse"); err != nil || st.Mode().Perm()&0o006 != 0o006 {
+		skip(t, "/dev/fuse is not usable by normal users here (mode %v; .ci/run makes it 0666)", st.Mode().Perm())
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		skip(t, "no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	base, err := os.MkdirTemp("", "idxfs-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	data, mnt := filepath.Join(base, "data"), filepath.Join(base, "mnt")
+	for _, p := range []string{data, mnt} {
+		os.Mkdir(p, 0o755)
+		os.Chown(p, uid, gid)
+	}
+	as := func(args ...string) []string {
+		return append([]string{"--reuid=" + u.Uid, "--regid=" + u.Gid, "--clear-groups", "--reset-env"}, args...)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "setpriv", as(bin, "mount", data, mnt, "--log-level", "debug")...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		logs <- b.String()
+	}()
+	t.Cleanup(func() {
+		exec.Command("setpriv", as("fusermount3", "-u", mnt)...).Run()
+		cmd.Wait()
+		if isMounted(mnt) {
+			exec.Command("umount", "-l", mnt).Run()
+			t.Error("the user's mount was left behind")
+		}
+	})
+	until(t, 30*time.Second, "the user's mount", func() bool { return isMounted(mnt) })
+	r := run(t, nil, "setpriv", as("mkdir", filepath.Join(mnt, "indexes", "mine"))...)
+	if r.code != 0 {
+		t.Fatalf("mkdir as the user: %v", r)
+	}
+	r = run(t, nil, "setpriv", as("cat", filepath.Join(mnt, "indexes", "mine", "status"))...)
+	if r.code != 0 || !strings.Contains(r.stdout, "mine") {
+		t.Errorf("cat as the user: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "status")); err == nil {
+		t.Error("root could read a mount made without --allow-other")
+	}
+	must(t, "setpriv", as(bin, "unmount", mnt)...)
+	select {
+	case l := <-logs:
+		if cmd.Wait(); cmd.ProcessState.ExitCode() != 0 {
+			t.Errorf("the user's daemon exited %d:\n%s", cmd.ProcessState.ExitCode(), l)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the user's daemon did not exit after idxfs unmount")
+	}
+}
