@@ -35,7 +35,7 @@ func demoCommand(g *globalOptions) *cli.Command {
 			if c.IsSet("data-dir") {
 				dir = g.DataDir
 			}
-			return runDemo(c.Context, *g, dir)
+			return g.later(func(ctx context.Context) error { return runDemo(ctx, *g, dir) })
 		},
 	}
 }

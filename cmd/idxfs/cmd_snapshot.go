@@ -35,7 +35,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotCreate(c.Context, *g, waitOpts(c), a[0], c.String("output"))
+					w, output := waitOpts(c), c.String("output")
+					return g.later(func(ctx context.Context) error { return runSnapshotCreate(ctx, *g, w, a[0], output) })
 				},
 			},
 			{
@@ -51,7 +52,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotImport(c.Context, *g, waitOpts(c), a[0], c.String("as"))
+					w, as := waitOpts(c), c.String("as")
+					return g.later(func(ctx context.Context) error { return runSnapshotImport(ctx, *g, w, a[0], as) })
 				},
 			},
 			{
@@ -63,7 +65,7 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotVerify(c.Context, *g, a[0])
+					return g.later(func(ctx context.Context) error { return runSnapshotVerify(ctx, *g, a[0]) })
 				},
 			},
 			{
@@ -75,7 +77,7 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotInspect(c.Context, *g, a[0])
+					return g.later(func(ctx context.Context) error { return runSnapshotInspect(ctx, *g, a[0]) })
 				},
 			},
 			{
@@ -92,7 +94,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if len(a) == 1 {
 						name = a[0]
 					}
-					return runSnapshotList(c.Context, *g, name, c.Bool("json"))
+					asJSON := c.Bool("json")
+					return g.later(func(ctx context.Context) error { return runSnapshotList(ctx, *g, name, asJSON) })
 				},
 			},
 		},

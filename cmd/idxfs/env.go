@@ -26,6 +26,16 @@ type globalOptions struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+
+	// work is what the command line asks for, set by its action (later).
+	work func(context.Context) error
+}
+
+// later records the work of the command being parsed; run does it once
+// the command line is parsed.
+func (g *globalOptions) later(work func(context.Context) error) error {
+	g.work = work
+	return nil
 }
 
 // defaultDataDir is $XDG_DATA_HOME/idxfs, else ~/.local/share/idxfs.

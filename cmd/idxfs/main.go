@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -20,21 +21,39 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, errHelpShown) {
-		fmt.Fprintln(os.Stderr, "idxfs:", err)
-	}
+	report(os.Stderr, err)
 	os.Exit(exitCode(err))
+}
+
+// report writes err, if any, as the one line a user sees on stderr.
+func report(w io.Writer, err error) {
+	if err != nil && !errors.Is(err, errHelpShown) {
+		fmt.Fprintln(w, "idxfs:", err)
+	}
 }
 
 // errHelpShown marks a usage error whose help text was already printed.
 var errHelpShown = errors.New("help shown")
+
+// cliMu serializes urfave/cli: on every run, cli v2 writes to its
+// package-level help flag and help command, a data race when several
+// command lines run at once in one process (as the tests do). Only parsing
+// holds it: a command's action returns its work through later, and run does
+// that work after cli returns.
+var cliMu sync.Mutex
 
 // run runs one command line. Tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
-	return app.RunContext(ctx, normalizeArgs(app, args))
+	cliMu.Lock()
+	err := app.RunContext(ctx, normalizeArgs(app, args))
+	cliMu.Unlock()
+	if err != nil || g.work == nil {
+		return err
+	}
+	return g.work(ctx)
 }
 
 func newApp(g *globalOptions) *cli.App {
