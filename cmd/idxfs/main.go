@@ -70,7 +70,7 @@ func newApp(g *globalOptions) *cli.App {
 				Value: defaultDataDir(), Destination: &g.DataDir, Usage: "the data dir"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
-			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once (default: number of CPUs)"},
+			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once", DefaultText: "number of CPUs"},
 			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
 		},
 		Commands: []*cli.Command{
