@@ -85,13 +85,13 @@ const threeDocs = `{"id":1,"title":"one"}
 {"id":"b","title":"bee"}
 `
 
-// newIndex returns a fresh data dir holding index "m" (primary key id) with
+// newIndex returns a fresh data dir holding index "films" (primary key id) with
 // threeDocs.
 func newIndex(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	mustIn(t, dir, nil, "index", "create", "m", "--primary-key", "id")
-	mustIn(t, dir, strings.NewReader(threeDocs), "documents", "add", "m")
+	mustIn(t, dir, nil, "index", "create", "films", "--primary-key", "id")
+	mustIn(t, dir, strings.NewReader(threeDocs), "documents", "add", "films")
 	return dir
 }
 
