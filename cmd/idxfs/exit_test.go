@@ -33,7 +33,7 @@ func TestExitCodes(t *testing.T) {
 	tests := []struct {
 		name    string
 		fixture func(t *testing.T, data, scratch string)
-		stdin   string
+		stdin   string   // or SCRATCH/FILE: that file
 		args    []string // after --data-dir DATA; SCRATCH/ is the scratch dir
 		code    int
 		stderr  []string // the error line names these
@@ -43,6 +43,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing argument", empty, "", []string{"index", "show"}, exitUsage, []string{"index show NAME"}},
 		{"missing arguments", empty, "", []string{"documents", "delete", "films"}, exitUsage, []string{"documents delete INDEX ID..."}},
 		{"too many arguments", empty, "", []string{"index", "create", "a", "b"}, exitUsage, []string{"index create NAME"}},
+		{"flag without its value", empty, "", []string{"index", "create", "films", "--primary-key"}, exitUsage, []string{"--primary-key"}},
 		{"unknown flag", empty, "", []string{"index", "list", "--bogus"}, exitUsage, []string{"bogus"}},
 		{"unknown command", empty, "", []string{"bogus"}, exitUsage, []string{`"bogus"`}},
 		{"unknown subcommand", empty, "", []string{"index", "bogus"}, exitUsage, []string{`"bogus"`, "index"}},
@@ -80,7 +81,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad id to delete", films, "", []string{"documents", "delete", "films", "1", "a b"}, exitInvalid, []string{`"a b"`}},
 		{"not an archive", filmsAndArchive, "", []string{"snapshot", "import", "SCRATCH/garbage.tgz", "--as", "g"}, exitInvalid, []string{`"g"`}},
 		{"truncated archive", filmsAndArchive, "", []string{"snapshot", "import", "SCRATCH/truncated.tgz", "--as", "tr"}, exitInvalid, []string{`"tr"`, "truncated"}},
-		{"truncated archive on stdin", filmsAndArchive, "", []string{"snapshot", "import", "-", "--as", "tr"}, exitInvalid, []string{`"tr"`, "truncated"}},
+		{"truncated archive on stdin", filmsAndArchive, "SCRATCH/truncated.tgz", []string{"snapshot", "import", "-", "--as", "tr"}, exitInvalid, []string{`"tr"`, "truncated"}},
 		{"verify a truncated archive", filmsAndArchive, "", []string{"snapshot", "verify", "SCRATCH/truncated.tgz"}, exitInvalid, []string{"truncated.tgz"}},
 		{"inspect garbage", filmsAndArchive, "", []string{"snapshot", "inspect", "SCRATCH/garbage.tgz"}, exitInvalid, []string{"garbage.tgz"}},
 	}
@@ -93,15 +94,15 @@ func TestExitCodes(t *testing.T) {
 			for i, a := range tt.args {
 				args[i] = strings.ReplaceAll(a, "SCRATCH/", scratch+"/")
 			}
-			var stdin = strings.NewReader(tt.stdin)
-			if tt.name == "truncated archive on stdin" {
-				b, err := os.ReadFile(filepath.Join(scratch, "truncated.tgz"))
+			stdin := tt.stdin
+			if name, ok := strings.CutPrefix(stdin, "SCRATCH/"); ok {
+				b, err := os.ReadFile(filepath.Join(scratch, name))
 				if err != nil {
 					t.Fatal(err)
 				}
-				stdin = strings.NewReader(string(b))
+				stdin = string(b)
 			}
-			r := in(t, data, stdin, args...)
+			r := in(t, data, strings.NewReader(stdin), args...)
 			if r.code != tt.code {
 				t.Fatalf("idxfs %s: got exit %d, want %d\n%s", strings.Join(tt.args, " "), r.code, tt.code, r)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ func commandPaths() [][]string {
 	var walk func(prefix []string, cmds []*cli.Command)
 	walk = func(prefix []string, cmds []*cli.Command) {
 		for _, c := range cmds {
-			p := append(append([]string(nil), prefix...), c.Name)
+			p := slices.Concat(prefix, []string{c.Name})
 			paths = append(paths, p)
 			walk(p, c.Subcommands)
 		}
@@ -42,13 +43,23 @@ func TestHelp(t *testing.T) {
 		name := helpGoldenName(p)
 		t.Run(strings.TrimSuffix(name, ".golden"), func(t *testing.T) {
 			t.Parallel()
-			r := idxfs(t, nil, append(p, "--help")...)
+			r := idxfs(t, nil, slices.Concat(p, []string{"--help"})...)
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("idxfs %s --help: %s", strings.Join(p, " "), r)
 			}
 			// The default data dir depends on the environment.
 			got := strings.ReplaceAll(r.stdout, xdg, "$XDG_DATA_HOME")
 			golden(t, filepath.Join("testdata", "help", name), got)
+
+			// Help asked for after an argument is the same help.
+			if len(p) < 2 {
+				return
+			}
+			for _, args := range [][]string{slices.Concat(p, []string{"arg", "--help"}), slices.Concat(p, []string{"-h", "arg"})} {
+				if r2 := idxfs(t, nil, args...); r2 != r {
+					t.Errorf("idxfs %s: %s\nwant the output of --help", strings.Join(args, " "), r2)
+				}
+			}
 		})
 	}
 	t.Run("no stale files", func(t *testing.T) {

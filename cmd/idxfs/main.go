@@ -47,8 +47,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
+	args, err := normalizeArgs(app, args)
+	if err != nil {
+		return err
+	}
 	cliMu.Lock()
-	err := app.RunContext(ctx, normalizeArgs(app, args))
+	err = app.RunContext(ctx, args)
 	cliMu.Unlock()
 	if err != nil || g.work == nil {
 		return err
