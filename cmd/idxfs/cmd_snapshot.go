@@ -199,7 +199,7 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 		var seen bytes.Buffer
 		md, err := snapshot.Inspect(io.TeeReader(g.stdin, &seen))
 		if err != nil {
-			return fmt.Errorf("import from stdin: %w", err)
+			return fmt.Errorf("import from stdin: %w", orInterrupted(ctx, err))
 		}
 		r.IndexUID = md.IndexUID
 		r.SnapshotPath = "stdin"
@@ -222,6 +222,15 @@ func openArchive(g globalOptions, file string) (io.Reader, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
+// orInterrupted is ctx's error if ctx ended, else err: snapshot reports a
+// read that Ctrl-C cut short as a corrupt archive.
+func orInterrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
 func runSnapshotVerify(ctx context.Context, g globalOptions, file string) error {
 	r, closeFn, err := openArchive(g, file)
 	if err != nil {
@@ -231,7 +240,7 @@ func runSnapshotVerify(ctx context.Context, g globalOptions, file string) error 
 	start := time.Now()
 	md, err := snapshot.Verify(ctx, r, snapshot.ReadOptions{MaxPebbleFormat: index.MaxPebbleFormat()})
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", file, err)
+		return fmt.Errorf("verify %s: %w", file, orInterrupted(ctx, err))
 	}
 	var total int64
 	for _, f := range md.Files {
@@ -250,7 +259,7 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 	defer closeFn()
 	md, err := snapshot.Inspect(r)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", file, err)
+		return fmt.Errorf("inspect %s: %w", file, orInterrupted(ctx, err))
 	}
 	return printJSON(g.stdout, md)
 }

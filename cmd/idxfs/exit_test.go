@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestExitCodes provokes every row of the README's exit-code table that one
@@ -174,4 +177,84 @@ func write(t *testing.T, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestExitInterruptedReadingStdin: Ctrl-C (ctx ending, in main) while a
+// command reads a stdin that has not ended - a terminal, or a pipe whose
+// writer is still open - stops it at once with exit 130, and nothing is
+// enqueued.
+func TestExitInterruptedReadingStdin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args  []string
+		first string // written before the command is left waiting for more
+	}{
+		{[]string{"documents", "add", "films"}, `{"id":7,"title":"seven"}` + "\n"},
+		{[]string{"documents", "replace", "films", "-"}, ""},
+		{[]string{"snapshot", "import", "-", "--as", "films2"}, ""},
+		{[]string{"snapshot", "verify", "-"}, ""},
+		{[]string{"snapshot", "inspect", "-"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			data := newIndex(t)
+			pr, pw := io.Pipe()
+			t.Cleanup(func() { pw.Close() })
+			// A read blocks after those that return what was written.
+			blockingRead := 1
+			if tt.first != "" {
+				blockingRead = 2
+			}
+			stdin := &notifyReader{r: pr, at: blockingRead, reading: make(chan struct{})}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan result, 1)
+			go func() { done <- idxfsCtx(t, ctx, stdin, append([]string{"--data-dir", data}, tt.args...)...) }()
+			if tt.first != "" {
+				if _, err := pw.Write([]byte(tt.first)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-stdin.reading:
+			case r := <-done:
+				t.Fatalf("the command returned before it waited for input: %s", r)
+			}
+			cancel()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the command did not return within 20s after its context ended")
+			}
+			if r.code != exitInterrupted {
+				t.Fatalf("got exit %d, want %d\n%s", r.code, exitInterrupted, r)
+			}
+			var ts []struct{ Type string }
+			decode(t, mustIn(t, data, nil, "tasks", "list", "--json").stdout, &ts)
+			if len(ts) != 2 {
+				t.Errorf("tasks after the interrupted command: %+v, want only the fixture's two", ts)
+			}
+			if got := mustIn(t, data, nil, "documents", "export", "films").stdout; got != threeDocs {
+				t.Errorf("the index changed:\n%s", got)
+			}
+		})
+	}
+}
+
+// notifyReader closes reading when read number at starts.
+type notifyReader struct {
+	r       io.Reader
+	reads   int
+	at      int
+	reading chan struct{}
+}
+
+func (n *notifyReader) Read(p []byte) (int, error) {
+	n.reads++
+	if n.reads == n.at {
+		close(n.reading)
+	}
+	return n.r.Read(p)
 }

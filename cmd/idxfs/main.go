@@ -44,7 +44,7 @@ var cliMu sync.Mutex
 
 // run runs one command line. Tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
 	args, err := normalizeArgs(app, args)
