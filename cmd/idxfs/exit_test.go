@@ -51,6 +51,8 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", empty, "", []string{"bogus"}, exitUsage, []string{`"bogus"`}},
 		{"unknown subcommand", empty, "", []string{"index", "bogus"}, exitUsage, []string{`"bogus"`, "index"}},
 		{"bad log level", empty, "", []string{"--log-level", "loud", "index", "list"}, exitUsage, []string{`"loud"`}},
+		{"bad log level, no data dir", filmsAndArchive, "", []string{"snapshot", "verify", "SCRATCH/films.tgz", "--log-level", "loud"}, exitUsage, []string{`"loud"`}},
+		{"bad log format, no data dir", empty, "", []string{"version", "--log-format", "xml"}, exitUsage, []string{`"xml"`}},
 		{"bad log format", empty, "", []string{"--log-format", "xml", "index", "list"}, exitUsage, []string{`"xml"`}},
 		{"bad task uid", empty, "", []string{"tasks", "show", "abc"}, exitUsage, []string{`"abc"`}},
 		{"bad status filter", empty, "", []string{"tasks", "list", "--status", "done"}, exitUsage, []string{`"done"`}},

@@ -92,6 +92,11 @@ func newApp(g *globalOptions) *cli.App {
 				},
 			},
 		},
+		// Every command checks these, also those that open no data dir.
+		Before: func(*cli.Context) error {
+			_, err := newLogger(io.Discard, g.LogLevel, g.LogFormat)
+			return err
+		},
 		// Errors go back to main, which prints them and exits once.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
