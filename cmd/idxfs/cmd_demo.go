@@ -31,6 +31,9 @@ func demoCommand(g *globalOptions) *cli.Command {
 		Description: "Without --data-dir, the demo uses a new temporary data dir and prints its path,\n" +
 			"so that the commands it suggests can be tried on it.",
 		Action: func(c *cli.Context) error {
+			if _, err := args(c, 0, 0, "[--data-dir DIR]"); err != nil {
+				return err
+			}
 			dir := ""
 			if c.IsSet("data-dir") {
 				dir = g.DataDir

@@ -51,6 +51,9 @@ func indexCommand(g *globalOptions) *cli.Command {
 				Usage: "list the indexes",
 				Flags: []cli.Flag{jsonFlag},
 				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, "[--json]"); err != nil {
+						return err
+					}
 					asJSON := c.Bool("json")
 					return g.later(func(ctx context.Context) error { return runIndexList(ctx, *g, asJSON) })
 				},

@@ -39,6 +39,9 @@ func tasksCommand(g *globalOptions) *cli.Command {
 					jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, "[--index NAME] [--status STATUS]... [--type TYPE]... [--limit N] [--json]"); err != nil {
+						return err
+					}
 					f := task.Filter{IndexUID: c.String("index"), Limit: c.Int("limit")}
 					for _, s := range c.StringSlice("status") {
 						st, err := task.ParseStatus(s)

@@ -87,6 +87,9 @@ func newApp(g *globalOptions) *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, ""); err != nil {
+						return err
+					}
 					fmt.Fprintln(g.stdout, versionLine())
 					return nil
 				},
@@ -159,7 +162,7 @@ func versionLine() string {
 func args(c *cli.Context, min, max int, usage string) ([]string, error) {
 	a := c.Args().Slice()
 	if len(a) < min || (max >= 0 && len(a) > max) {
-		return nil, usageError{fmt.Sprintf("usage: idxfs %s %s", commandPath(c), usage)}
+		return nil, usageError{strings.TrimSpace(fmt.Sprintf("usage: idxfs %s %s", commandPath(c), usage))}
 	}
 	return a, nil
 }
