@@ -106,9 +106,10 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 	if output != "" && w.NoWait {
 		return usageError{"--output needs the snapshot: it cannot go with --no-wait"}
 	}
-	if output != "" || !w.JSON {
+	if !w.NoWait && (output != "" || !w.JSON) {
 		// The path (or the archive) is the output; the outcome goes to
-		// stderr.
+		// stderr. With --no-wait, the output is the task uid, as for
+		// every other command.
 		w.out = g.stderr
 	}
 	return withEnv(g, !w.NoWait, func(e *env) error {
