@@ -154,7 +154,7 @@ func copyFileAtomic(ctx context.Context, src, dst string) (err error) {
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {

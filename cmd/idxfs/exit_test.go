@@ -75,6 +75,7 @@ func TestExitCodes(t *testing.T) {
 		{"no task: cancel", empty, "", []string{"tasks", "cancel", "99"}, exitNotFound, []string{"task 99"}},
 		{"no file: add", films, "", []string{"documents", "add", "films", "SCRATCH/missing.ndjson"}, exitNotFound, []string{"missing.ndjson"}},
 		{"no file: import", empty, "", []string{"snapshot", "import", "SCRATCH/missing.tgz", "--as", "x"}, exitNotFound, []string{"missing.tgz"}},
+		{"no directory: snapshot -o", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/missing/x.tgz"}, exitNotFound, []string{"missing/x.tgz"}},
 		{"no file: verify", empty, "", []string{"snapshot", "verify", "SCRATCH/missing.tgz"}, exitNotFound, []string{"missing.tgz"}},
 
 		{"index exists", films, "", []string{"index", "create", "films"}, exitExists, []string{`"films"`}},
