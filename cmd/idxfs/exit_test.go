@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -31,6 +32,10 @@ func TestExitCodes(t *testing.T) {
 		write(t, filepath.Join(scratch, "truncated.tgz"), archive[:len(archive)/2])
 		write(t, filepath.Join(scratch, "garbage.tgz"), []byte("this is not an archive\n"))
 	}
+	newer := func(t *testing.T, data, scratch string) {
+		films(t, data, scratch)
+		write(t, filepath.Join(data, "VERSION"), []byte(fmt.Sprintln(dataDirVersion+1)))
+	}
 	long := strings.Repeat("n", 401)
 
 	tests := []struct {
@@ -39,7 +44,7 @@ func TestExitCodes(t *testing.T) {
 		stdin   string   // or SCRATCH/FILE: that file
 		args    []string // after --data-dir DATA; SCRATCH/ is the scratch dir
 		code    int
-		stderr  []string // the error line names these
+		stderr  []string // the error line names these; DATA is the data dir
 	}{
 		{"success", films, "", []string{"index", "show", "films"}, exitOK, nil},
 
@@ -62,6 +67,9 @@ func TestExitCodes(t *testing.T) {
 		{"bad status filter", empty, "", []string{"tasks", "list", "--status", "done"}, exitUsage, []string{`"done"`}},
 		{"output with no-wait", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/x.tgz", "--no-wait"}, exitUsage, []string{"--output", "--no-wait"}},
 		{"stdin import with no-wait", empty, "", []string{"snapshot", "import", "-", "--as", "x", "--no-wait"}, exitUsage, []string{"--no-wait"}},
+
+		// A data dir held by another process: see the integration tests.
+		{"newer data dir", newer, "", []string{"index", "list"}, exitDataDir, []string{"DATA", fmt.Sprint("version ", dataDirVersion+1)}},
 
 		{"no index: show", empty, "", []string{"index", "show", "nope"}, exitNotFound, []string{`"nope"`}},
 		{"no index: delete", empty, "", []string{"index", "delete", "nope"}, exitNotFound, []string{`"nope"`}},
@@ -125,6 +133,9 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("stderr does not end with the error line:\n%s", r.stderr)
 			}
 			for _, s := range tt.stderr {
+				if s == "DATA" {
+					s = data
+				}
 				if !strings.Contains(line, s) {
 					t.Errorf("error line %q does not name %s", line, s)
 				}
