@@ -20,6 +20,7 @@ import (
 // like go-fuse's posixtest.All.
 var checks = map[string]func(t *testing.T, h *harness){
 	"Version":                 checkVersion,
+	"DataDirFromEnvironment":  checkDataDirFromEnvironment,
 	"DocumentsRoundTrip":      checkDocumentsRoundTrip,
 	"BadDocumentInLargeBatch": checkBadDocumentInLargeBatch,
 	"TwoProcesses":            checkTwoProcesses,
@@ -49,6 +50,30 @@ func checkVersion(t *testing.T, h *harness) {
 	out := h.must("version")
 	if !regexp.MustCompile(`(?m)^idxfs \S+`).MatchString(out) {
 		t.Errorf("idxfs version: %q, want a line starting with idxfs and the version", out)
+	}
+}
+
+// checkDataDirFromEnvironment: without --data-dir, the data dir is
+// $IDXFS_DATA_DIR, else $XDG_DATA_HOME/idxfs, else ~/.local/share/idxfs.
+func checkDataDirFromEnvironment(t *testing.T, h *harness) {
+	home, xdg := h.path("home"), h.path("xdg")
+	for _, tt := range []struct {
+		env  []string
+		name string // index to create
+		dir  string // where it lands
+	}{
+		{[]string{"IDXFS_DATA_DIR=" + h.data, "XDG_DATA_HOME=" + xdg}, "fromenv", h.data},
+		{[]string{"XDG_DATA_HOME=" + xdg}, "fromxdg", filepath.Join(xdg, "idxfs")},
+		{nil, "fromhome", filepath.Join(home, ".local", "share", "idxfs")},
+	} {
+		cmd := exec.Command(binary, "index", "create", tt.name)
+		cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, tt.env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s idxfs index create %s: %v\n%s", strings.Join(cmd.Env, " "), tt.name, err, out)
+		}
+		if _, _, code := idxfs(t, tt.dir, "index", "show", tt.name); code != 0 {
+			t.Errorf("%s idxfs index create %s: the index is not in %s", strings.Join(tt.env, " "), tt.name, tt.dir)
+		}
 	}
 }
 
