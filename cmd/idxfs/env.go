@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/idxfs/idxfs/index"
@@ -176,6 +175,3 @@ func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, e
 }
 
 func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
-
-// joinLines is strings.Join with a final newline, for golden outputs.
-func joinLines(xs []string) string { return strings.Join(xs, "\n") + "\n" }
