@@ -218,7 +218,6 @@ func TestExitInterruptedReadingStdin(t *testing.T) {
 			t.Parallel()
 			data := newIndex(t)
 			pr, pw := io.Pipe()
-			t.Cleanup(func() { pw.Close() })
 			// A read blocks after those that return what was written.
 			blockingRead := 1
 			if tt.first != "" {
@@ -227,8 +226,17 @@ func TestExitInterruptedReadingStdin(t *testing.T) {
 			stdin := &notifyReader{r: pr, at: blockingRead, reading: make(chan struct{})}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			done := make(chan result, 1)
-			go func() { done <- idxfsCtx(t, ctx, stdin, append([]string{"--data-dir", data}, tt.args...)...) }()
+			done, finished := make(chan result, 1), make(chan struct{})
+			go func() {
+				defer close(finished)
+				done <- idxfsCtx(t, ctx, stdin, append([]string{"--data-dir", data}, tt.args...)...)
+			}()
+			// If the command is still blocked when the test ends, end
+			// its input and let it finish before the data dir goes.
+			t.Cleanup(func() {
+				pw.Close()
+				<-finished
+			})
 			if tt.first != "" {
 				if _, err := pw.Write([]byte(tt.first)); err != nil {
 					t.Fatal(err)
