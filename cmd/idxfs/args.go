@@ -17,12 +17,16 @@ import (
 // argument that starts with "-" (a document id like -5, or - for stdin) is
 // not taken for a flag. An argument after a "--" given by the user is always
 // positional. Unknown flags are kept (cli reports them) and taken to have no
-// value.
-func normalizeArgs(app *cli.App, args []string) []string {
+// value. A flag that needs a value and ends the line is a usage error (cli
+// would take the "--" for its value). With --help or -h, the positional
+// arguments are dropped: `idxfs index create NAME --help` shows the help of
+// index create.
+func normalizeArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) == 0 {
-		return args
+		return args, nil
 	}
 	var globals, path, local, positional []string
+	help := false
 	cmds := app.Commands
 	var cmdFlags []cli.Flag
 	rest := args[1:]
@@ -42,9 +46,15 @@ func normalizeArgs(app *cli.App, args []string) []string {
 				f, global = lookupFlag(app.Flags, name), true
 			}
 			group := []string{tok}
-			if f != nil && !hasValue && takesValue(f) && i+1 < len(rest) {
+			if f != nil && !hasValue && takesValue(f) {
+				if i+1 == len(rest) {
+					return nil, usageError{"flag needs an argument: " + tok}
+				}
 				i++
 				group = append(group, rest[i])
+			}
+			if f == nil && (name == "help" || name == "h") {
+				help = true
 			}
 			if f != nil && global {
 				globals = append(globals, group...)
@@ -70,11 +80,11 @@ func normalizeArgs(app *cli.App, args []string) []string {
 	out := append([]string{args[0]}, globals...)
 	out = append(out, path...)
 	out = append(out, local...)
-	if len(positional) > 0 {
+	if len(positional) > 0 && !help {
 		out = append(out, "--")
 		out = append(out, positional...)
 	}
-	return out
+	return out, nil
 }
 
 func lookupCommand(cmds []*cli.Command, name string) *cli.Command {

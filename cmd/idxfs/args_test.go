@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -52,10 +53,38 @@ func TestNormalizeArgs(t *testing.T) {
 			[]string{"idxfs", "help", "--", "index"},
 		},
 		{[]string{"idxfs"}, []string{"idxfs"}},
+		{ // help after the arguments is the command's help
+			[]string{"idxfs", "index", "create", "m", "--help"},
+			[]string{"idxfs", "index", "create", "--help"},
+		},
+		{
+			[]string{"idxfs", "snapshot", "import", "a.tgz", "-h", "--as", "m2"},
+			[]string{"idxfs", "snapshot", "import", "-h", "--as", "m2"},
+		},
+		{ // ... but not after --
+			[]string{"idxfs", "documents", "delete", "m", "--", "--help"},
+			[]string{"idxfs", "documents", "delete", "--", "m", "--help"},
+		},
 	}
 	for _, tt := range tests {
-		if got := normalizeArgs(app, tt.in); !slices.Equal(got, tt.want) {
-			t.Errorf("normalizeArgs(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		got, err := normalizeArgs(app, tt.in)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("normalizeArgs(%q)\n got %q, %v\nwant %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNormalizeArgsMissingValue(t *testing.T) {
+	t.Parallel()
+	app := newApp(&globalOptions{})
+	for _, in := range [][]string{
+		{"idxfs", "index", "create", "m", "--primary-key"},
+		{"idxfs", "index", "list", "--data-dir"},
+		{"idxfs", "snapshot", "import", "a.tgz", "--as"},
+	} {
+		got, err := normalizeArgs(app, in)
+		if exitCode(err) != exitUsage || !strings.Contains(err.Error(), in[len(in)-1]) {
+			t.Errorf("normalizeArgs(%q) = %q, %v; want a usage error naming %s", in, got, err, in[len(in)-1])
 		}
 	}
 }

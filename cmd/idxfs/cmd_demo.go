@@ -31,11 +31,14 @@ func demoCommand(g *globalOptions) *cli.Command {
 		Description: "Without --data-dir, the demo uses a new temporary data dir and prints its path,\n" +
 			"so that the commands it suggests can be tried on it.",
 		Action: func(c *cli.Context) error {
+			if _, err := args(c, 0, 0, "[--data-dir DIR]"); err != nil {
+				return err
+			}
 			dir := ""
 			if c.IsSet("data-dir") {
 				dir = g.DataDir
 			}
-			return runDemo(c.Context, *g, dir)
+			return g.later(func(ctx context.Context) error { return runDemo(ctx, *g, dir) })
 		},
 	}
 }

@@ -24,7 +24,10 @@ func documentsCommand(g *globalOptions) *cli.Command {
 			if len(a) == 2 {
 				file = a[1]
 			}
-			return runDocumentsWrite(c.Context, *g, waitOpts(c), a[0], file, c.String("primary-key"), replace)
+			w, pk := waitOpts(c), c.String("primary-key")
+			return g.later(func(ctx context.Context) error {
+				return runDocumentsWrite(ctx, *g, w, a[0], file, pk, replace)
+			})
 		}
 	}
 	return &cli.Command{
@@ -54,7 +57,7 @@ func documentsCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runDocumentsExport(c.Context, *g, a[0])
+					return g.later(func(ctx context.Context) error { return runDocumentsExport(ctx, *g, a[0]) })
 				},
 			},
 			{
@@ -66,7 +69,7 @@ func documentsCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runDocumentsGet(c.Context, *g, a[0], a[1])
+					return g.later(func(ctx context.Context) error { return runDocumentsGet(ctx, *g, a[0], a[1]) })
 				},
 			},
 			{
@@ -79,7 +82,8 @@ func documentsCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runDocumentsDelete(c.Context, *g, waitOpts(c), a[0], a[1:])
+					w := waitOpts(c)
+					return g.later(func(ctx context.Context) error { return runDocumentsDelete(ctx, *g, w, a[0], a[1:]) })
 				},
 			},
 		},

@@ -42,14 +42,21 @@ func indexCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runIndexCreate(c.Context, *g, waitOpts(c), a[0], c.String("primary-key"))
+					w, pk := waitOpts(c), c.String("primary-key")
+					return g.later(func(ctx context.Context) error { return runIndexCreate(ctx, *g, w, a[0], pk) })
 				},
 			},
 			{
-				Name:   "list",
-				Usage:  "list the indexes",
-				Flags:  []cli.Flag{jsonFlag},
-				Action: func(c *cli.Context) error { return runIndexList(c.Context, *g, c.Bool("json")) },
+				Name:  "list",
+				Usage: "list the indexes",
+				Flags: []cli.Flag{jsonFlag},
+				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, "[--json]"); err != nil {
+						return err
+					}
+					asJSON := c.Bool("json")
+					return g.later(func(ctx context.Context) error { return runIndexList(ctx, *g, asJSON) })
+				},
 			},
 			{
 				Name:      "show",
@@ -61,7 +68,8 @@ func indexCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runIndexShow(c.Context, *g, a[0], c.Bool("json"))
+					asJSON := c.Bool("json")
+					return g.later(func(ctx context.Context) error { return runIndexShow(ctx, *g, a[0], asJSON) })
 				},
 			},
 			{
@@ -74,7 +82,8 @@ func indexCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runIndexDelete(c.Context, *g, waitOpts(c), a[0])
+					w := waitOpts(c)
+					return g.later(func(ctx context.Context) error { return runIndexDelete(ctx, *g, w, a[0]) })
 				},
 			},
 		},

@@ -76,7 +76,7 @@ func mountCommand(g *globalOptions) *cli.Command {
 				}
 				gg.DataDir = d
 			}
-			return runMount(c.Context, gg, o, mnt)
+			return g.later(func(ctx context.Context) error { return runMount(ctx, gg, o, mnt) })
 		},
 	}
 }
@@ -92,7 +92,7 @@ func unmountCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runUnmount(a[0])
+			return g.later(func(context.Context) error { return runUnmount(a[0]) })
 		},
 	}
 }

@@ -35,7 +35,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotCreate(c.Context, *g, waitOpts(c), a[0], c.String("output"))
+					w, output := waitOpts(c), c.String("output")
+					return g.later(func(ctx context.Context) error { return runSnapshotCreate(ctx, *g, w, a[0], output) })
 				},
 			},
 			{
@@ -51,7 +52,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotImport(c.Context, *g, waitOpts(c), a[0], c.String("as"))
+					w, as := waitOpts(c), c.String("as")
+					return g.later(func(ctx context.Context) error { return runSnapshotImport(ctx, *g, w, a[0], as) })
 				},
 			},
 			{
@@ -63,7 +65,7 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotVerify(c.Context, *g, a[0])
+					return g.later(func(ctx context.Context) error { return runSnapshotVerify(ctx, *g, a[0]) })
 				},
 			},
 			{
@@ -75,7 +77,7 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if err != nil {
 						return err
 					}
-					return runSnapshotInspect(c.Context, *g, a[0])
+					return g.later(func(ctx context.Context) error { return runSnapshotInspect(ctx, *g, a[0]) })
 				},
 			},
 			{
@@ -92,7 +94,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 					if len(a) == 1 {
 						name = a[0]
 					}
-					return runSnapshotList(c.Context, *g, name, c.Bool("json"))
+					asJSON := c.Bool("json")
+					return g.later(func(ctx context.Context) error { return runSnapshotList(ctx, *g, name, asJSON) })
 				},
 			},
 		},
@@ -103,9 +106,10 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 	if output != "" && w.NoWait {
 		return usageError{"--output needs the snapshot: it cannot go with --no-wait"}
 	}
-	if output != "" || !w.JSON {
+	if !w.NoWait && (output != "" || !w.JSON) {
 		// The path (or the archive) is the output; the outcome goes to
-		// stderr.
+		// stderr. With --no-wait, the output is the task uid, as for
+		// every other command.
 		w.out = g.stderr
 	}
 	return withEnv(g, !w.NoWait, func(e *env) error {
@@ -150,7 +154,7 @@ func copyFileAtomic(ctx context.Context, src, dst string) (err error) {
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {
@@ -196,7 +200,7 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 		var seen bytes.Buffer
 		md, err := snapshot.Inspect(io.TeeReader(g.stdin, &seen))
 		if err != nil {
-			return fmt.Errorf("import from stdin: %w", err)
+			return fmt.Errorf("import from stdin: %w", orInterrupted(ctx, err))
 		}
 		r.IndexUID = md.IndexUID
 		r.SnapshotPath = "stdin"
@@ -219,6 +223,15 @@ func openArchive(g globalOptions, file string) (io.Reader, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
+// orInterrupted is ctx's error if ctx ended, else err: snapshot reports a
+// read that Ctrl-C cut short as a corrupt archive.
+func orInterrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
 func runSnapshotVerify(ctx context.Context, g globalOptions, file string) error {
 	r, closeFn, err := openArchive(g, file)
 	if err != nil {
@@ -228,7 +241,7 @@ func runSnapshotVerify(ctx context.Context, g globalOptions, file string) error 
 	start := time.Now()
 	md, err := snapshot.Verify(ctx, r, snapshot.ReadOptions{MaxPebbleFormat: index.MaxPebbleFormat()})
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", file, err)
+		return fmt.Errorf("verify %s: %w", file, orInterrupted(ctx, err))
 	}
 	var total int64
 	for _, f := range md.Files {
@@ -247,7 +260,7 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 	defer closeFn()
 	md, err := snapshot.Inspect(r)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", file, err)
+		return fmt.Errorf("inspect %s: %w", file, orInterrupted(ctx, err))
 	}
 	return printJSON(g.stdout, md)
 }

@@ -20,7 +20,8 @@ func tasksCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return usageError{err.Error()}
 			}
-			return fn(c.Context, *g, uid, c.Bool("json"))
+			asJSON := c.Bool("json")
+			return g.later(func(ctx context.Context) error { return fn(ctx, *g, uid, asJSON) })
 		}
 	}
 	return &cli.Command{
@@ -38,6 +39,9 @@ func tasksCommand(g *globalOptions) *cli.Command {
 					jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, "[--index NAME] [--status STATUS]... [--type TYPE]... [--limit N] [--json]"); err != nil {
+						return err
+					}
 					f := task.Filter{IndexUID: c.String("index"), Limit: c.Int("limit")}
 					for _, s := range c.StringSlice("status") {
 						st, err := task.ParseStatus(s)
@@ -53,7 +57,8 @@ func tasksCommand(g *globalOptions) *cli.Command {
 						}
 						f.Types = append(f.Types, k)
 					}
-					return runTasksList(c.Context, *g, f, c.Bool("json"))
+					asJSON := c.Bool("json")
+					return g.later(func(ctx context.Context) error { return runTasksList(ctx, *g, f, asJSON) })
 				},
 			},
 			{Name: "show", Usage: "show one task", ArgsUsage: "UID", Flags: []cli.Flag{jsonFlag}, Action: uidAction(runTasksShow)},

@@ -29,6 +29,16 @@ type globalOptions struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+
+	// work is what the command line asks for, set by its action (later).
+	work func(context.Context) error
+}
+
+// later records the work of the command being parsed; run does it once
+// the command line is parsed.
+func (g *globalOptions) later(work func(context.Context) error) error {
+	g.work = work
+	return nil
 }
 
 // defaultDataDir is $XDG_DATA_HOME/idxfs, else ~/.local/share/idxfs.
@@ -177,9 +187,6 @@ func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, e
 }
 
 func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
-
-// joinLines is strings.Join with a final newline, for golden outputs.
-func joinLines(xs []string) string { return strings.Join(xs, "\n") + "\n" }
 
 // parseSize reads a byte count with an optional binary suffix: 512K, 50M,
 // 1G (or KiB, MiB, GiB). "" and "0" mean none.

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -22,21 +23,43 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, errHelpShown) {
-		fmt.Fprintln(os.Stderr, "idxfs:", err)
-	}
+	report(os.Stderr, err)
 	os.Exit(exitCode(err))
+}
+
+// report writes err, if any, as the one line a user sees on stderr.
+func report(w io.Writer, err error) {
+	if err != nil && !errors.Is(err, errHelpShown) {
+		fmt.Fprintln(w, "idxfs:", err)
+	}
 }
 
 // errHelpShown marks a usage error whose help text was already printed.
 var errHelpShown = errors.New("help shown")
 
+// cliMu serializes urfave/cli: on every run, cli v2 writes to its
+// package-level help flag and help command, a data race when several
+// command lines run at once in one process (as the tests do). Only parsing
+// holds it: a command's action returns its work through later, and run does
+// that work after cli returns.
+var cliMu sync.Mutex
+
 // run runs one command line. Tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
-	return app.RunContext(ctx, normalizeArgs(app, args))
+	args, err := normalizeArgs(app, args)
+	if err != nil {
+		return err
+	}
+	cliMu.Lock()
+	err = app.RunContext(ctx, args)
+	cliMu.Unlock()
+	if err != nil || g.work == nil {
+		return err
+	}
+	return g.work(ctx)
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -53,7 +76,7 @@ func newApp(g *globalOptions) *cli.App {
 				Value: defaultDataDir(), Destination: &g.DataDir, Usage: "the data dir"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
-			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once (default: number of CPUs)"},
+			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once", DefaultText: "number of CPUs"},
 			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"IDXFS_COMPRESSION_LEVEL"}, Value: snapshot.DefaultLevel, Destination: &g.Level,
 				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest)"},
@@ -72,10 +95,18 @@ func newApp(g *globalOptions) *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
+					if _, err := args(c, 0, 0, ""); err != nil {
+						return err
+					}
 					fmt.Fprintln(g.stdout, versionLine())
 					return nil
 				},
 			},
+		},
+		// Every command checks these, also those that open no data dir.
+		Before: func(*cli.Context) error {
+			_, err := newLogger(io.Discard, g.LogLevel, g.LogFormat)
+			return err
 		},
 		// Errors go back to main, which prints them and exits once.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -139,7 +170,7 @@ func versionLine() string {
 func args(c *cli.Context, min, max int, usage string) ([]string, error) {
 	a := c.Args().Slice()
 	if len(a) < min || (max >= 0 && len(a) > max) {
-		return nil, usageError{fmt.Sprintf("usage: idxfs %s %s", commandPath(c), usage)}
+		return nil, usageError{strings.TrimSpace(fmt.Sprintf("usage: idxfs %s %s", commandPath(c), usage))}
 	}
 	return a, nil
 }
