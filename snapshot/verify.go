@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -30,8 +31,16 @@ func (verifier) closeFile() error                            { return nil }
 // It checks the format name, the format version (ErrIncompatible if newer)
 // and the file list, but not the files or checksums: use Verify for that.
 // It reads little more than the first gzip member.
-func Inspect(r io.Reader) (Metadata, error) {
-	br := bufio.NewReader(r)
+func Inspect(r io.Reader) (md Metadata, err error) {
+	src := &sourceReader{r: r}
+	defer func() {
+		// A failing source (an I/O error, a cancelled stdin) is not a
+		// corrupt archive: say what it is.
+		if err != nil && src.err != nil {
+			md, err = Metadata{}, fmt.Errorf("snapshot: reading the archive: %w", src.err)
+		}
+	}()
+	br := bufio.NewReader(src)
 	if _, err := br.Peek(1); err == io.EOF {
 		return Metadata{}, corrupt("empty input")
 	}
@@ -66,4 +75,18 @@ func Inspect(r io.Reader) (Metadata, error) {
 		return Metadata{}, corrupt("reading %s: %v", metadataName, err)
 	}
 	return decodeMetadata(b, 0)
+}
+
+// sourceReader remembers the first error of its reader other than io.EOF.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }

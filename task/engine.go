@@ -401,6 +401,9 @@ func (e *Engine) prepareImport(r Request) (Task, request, error) {
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil {
+			if st.IsDir() {
+				return Task{}, req, fmt.Errorf("%w: import %q: a directory, not an archive", ErrInvalid, abs)
+			}
 			size = st.Size()
 		}
 		if req.NewIndexUID == "" {

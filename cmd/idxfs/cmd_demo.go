@@ -73,7 +73,7 @@ func runDemo(ctx context.Context, g globalOptions, dir string) error {
 	g.DataDir = dir
 	out := g.stdout
 	fmt.Fprintf(out, "data dir: %s\n\n", dir)
-	return withEnv(g, true, func(e *env) error {
+	return withEnv(ctx, g, true, func(e *env) error {
 		if err := loadDemo(ctx, e); err != nil {
 			return err
 		}

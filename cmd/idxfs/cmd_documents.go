@@ -100,7 +100,7 @@ func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx,
 		defer f.Close()
 		src = f
 	}
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, task.Request{
 			Kind: task.DocumentAdditionOrUpdate, IndexUID: idx, PrimaryKey: pk,
 			Documents: src, ReplaceAll: replace,
@@ -110,7 +110,7 @@ func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx,
 }
 
 func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		bw := bufio.NewWriterSize(g.stdout, 1<<20)
 		if _, err := e.store.Export(ctx, idx, bw); err != nil {
 			return err
@@ -120,7 +120,7 @@ func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error 
 }
 
 func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		doc, err := e.store.Document(ctx, idx, id)
 		if err != nil {
 			return err
@@ -131,7 +131,7 @@ func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error
 }
 
 func runDocumentsDelete(ctx context.Context, g globalOptions, w waitOptions, idx string, ids []string) error {
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, task.Request{Kind: task.DocumentDeletion, IndexUID: idx, IDs: ids})
 		return err
 	})

@@ -91,34 +91,34 @@ func indexCommand(g *globalOptions) *cli.Command {
 }
 
 // withEnv opens the data dir, runs fn and closes the data dir.
-func withEnv(g globalOptions, run bool, fn func(*env) error) error {
+func withEnv(ctx context.Context, g globalOptions, run bool, fn func(*env) error) error {
 	e, err := openEnv(g, run)
 	if err != nil {
 		return err
 	}
 	err = fn(e)
-	if cerr := e.close(); err == nil {
+	if cerr := e.close(ctx); err == nil {
 		err = cerr
 	}
 	return err
 }
 
 func runIndexCreate(ctx context.Context, g globalOptions, w waitOptions, name, pk string) error {
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: name, PrimaryKey: pk})
 		return err
 	})
 }
 
 func runIndexDelete(ctx context.Context, g globalOptions, w waitOptions, name string) error {
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexDeletion, IndexUID: name})
 		return err
 	})
 }
 
 func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		ins, err := e.store.List(ctx)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
 }
 
 func runIndexShow(ctx context.Context, g globalOptions, name string, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		in, err := e.store.Get(ctx, name)
 		if err != nil {
 			return err

@@ -112,7 +112,7 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 		// every other command.
 		w.out = g.stderr
 	}
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		t, err := e.submit(ctx, w, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx})
 		if err != nil || w.NoWait {
 			return err
@@ -206,7 +206,7 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 		r.SnapshotPath = "stdin"
 		r.Stream = io.MultiReader(&seen, g.stdin)
 	}
-	return withEnv(g, !w.NoWait, func(e *env) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, r)
 		return err
 	})
@@ -266,7 +266,7 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 }
 
 func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		ss, err := e.engine.Snapshots(idx)
 		if err != nil {
 			return err

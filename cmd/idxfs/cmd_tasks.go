@@ -69,7 +69,7 @@ func tasksCommand(g *globalOptions) *cli.Command {
 }
 
 func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		ts := e.engine.List(f)
 		if asJSON {
 			if ts == nil {
@@ -83,7 +83,7 @@ func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bo
 }
 
 func runTasksShow(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		t, err := e.engine.Get(uid)
 		if err != nil {
 			return err
@@ -97,7 +97,7 @@ func runTasksShow(ctx context.Context, g globalOptions, uid uint64, asJSON bool)
 }
 
 func runTasksCancel(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(g, false, func(e *env) error {
+	return withEnv(ctx, g, false, func(e *env) error {
 		t, err := e.engine.Cancel(uid)
 		if err != nil {
 			return err
@@ -111,7 +111,7 @@ func runTasksCancel(ctx context.Context, g globalOptions, uid uint64, asJSON boo
 }
 
 func runTasksWait(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(g, true, func(e *env) error {
+	return withEnv(ctx, g, true, func(e *env) error {
 		t, err := e.wait(ctx, waitOptions{JSON: asJSON}, uid)
 		if !asJSON && t.UID != 0 && err != nil {
 			printTask(g.stderr, t)

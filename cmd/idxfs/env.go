@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/idxfs/idxfs/index"
@@ -112,11 +114,22 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	return &env{g: g, log: log, store: st, engine: eng}, nil
 }
 
-// close lets processing tasks finish (a second signal, or ten minutes,
-// cancels them), then closes the store.
-func (e *env) close() error {
+// close lets tasks still processing (other indexes' tasks that ran while
+// the command waited) finish, then closes the store. If the command was
+// interrupted, or a signal comes while close waits, or ten minutes pass,
+// they are stopped instead (a document task goes back to the queue, others
+// fail as interrupted).
+func (e *env) close(cmdCtx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if cmdCtx.Err() != nil {
+		cancel()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil {
+		fmt.Fprintf(e.g.stderr, "idxfs: waiting for %d task(s) in flight to finish (Ctrl-C stops them)\n", n)
+	}
 	e.engine.Close(ctx)
 	return e.store.Close()
 }

@@ -19,7 +19,7 @@ const (
 	exitDataDir     = 3   // data dir in use by another process, or of a newer format
 	exitNotFound    = 4   // no such index, document, task or file
 	exitExists      = 5   // the index already exists (or is being imported)
-	exitInvalid     = 6   // bad input: index name, document, payload, archive
+	exitInvalid     = 6   // bad input: index name, document, payload, archive; a request that cannot apply
 	exitTaskFailed  = 7   // a task failed for another reason (interrupted, disk full, ...)
 	exitCanceled    = 8   // the task was canceled
 	exitMount       = 9   // the mountpoint cannot be used (stale mount, inside the data dir, busy)
@@ -71,7 +71,7 @@ func exitCode(err error) int {
 		errors.Is(err, snapshot.ErrTooLarge), errors.Is(err, task.ErrInvalid):
 		return exitInvalid
 	case errors.Is(err, task.ErrFinished):
-		return exitFailure
+		return exitInvalid // e.g. cancel a task that has finished
 	}
 	return exitFailure
 }

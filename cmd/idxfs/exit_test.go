@@ -92,6 +92,8 @@ func TestExitCodes(t *testing.T) {
 
 		{"bad index name", empty, "", []string{"index", "create", "bad name"}, exitInvalid, []string{`"bad name"`}},
 		{"index name too long", empty, "", []string{"index", "create", long}, exitInvalid, []string{"401"}},
+		{"cancel a finished task", films, "", []string{"tasks", "cancel", "1"}, exitInvalid, []string{"task 1", "succeeded"}},
+		{"import of a directory", empty, "", []string{"snapshot", "import", "SCRATCH/.", "--as", "x"}, exitInvalid, []string{"a directory"}},
 		{"bad import name", filmsAndArchive, "", []string{"snapshot", "import", "SCRATCH/films.tgz", "--as", "a/b"}, exitInvalid, []string{`"a/b"`}},
 		{"document without primary key", films, threeDocs + `{"title":"no id"}` + "\n", []string{"documents", "add", "films"}, exitInvalid, []string{`"films"`, "line 4"}},
 		{"malformed NDJSON", films, `{"id":5}` + "\n" + `{"id":6,` + "\n", []string{"documents", "add", "films"}, exitInvalid, []string{`"films"`, "line 2"}},

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,13 +28,10 @@ func main() {
 
 // report writes err, if any, as the one line a user sees on stderr.
 func report(w io.Writer, err error) {
-	if err != nil && !errors.Is(err, errHelpShown) {
+	if err != nil {
 		fmt.Fprintln(w, "idxfs:", err)
 	}
 }
-
-// errHelpShown marks a usage error whose help text was already printed.
-var errHelpShown = errors.New("help shown")
 
 // cliMu serializes urfave/cli: on every run, cli v2 writes to its
 // package-level help flag and help command, a data race when several
