@@ -506,6 +506,7 @@ func (e *importEntry) attr(a *fuse.Attr) {
 	a.Nlink = 1
 	a.Size = uint64(size)
 	a.Blocks = (uint64(size) + 511) / 512
+	a.Blksize = ioBlockSize
 	a.SetTimes(&e.atime, &e.mtime, &e.mtime)
 }
 

@@ -293,8 +293,14 @@ func fileAttr(a *fuse.Attr, mode uint32, size int64, mtime time.Time) {
 	a.Nlink = 1
 	a.Size = uint64(size)
 	a.Blocks = (uint64(size) + 511) / 512
+	a.Blksize = ioBlockSize
 	setTimes(a, mtime)
 }
+
+// ioBlockSize is the st_blksize of regular files: tools such as cp size
+// their buffers by it, and one FUSE request of up to MaxWrite bytes costs
+// much the same as a small one.
+const ioBlockSize = 1 << 20
 
 // slogWriter turns go-fuse's log.Logger lines into slog warnings.
 type slogWriter struct{ l *slog.Logger }
