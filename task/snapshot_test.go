@@ -58,9 +58,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		{"empty", 0},
 		{"one", 1},
 		{"ten-thousand", 10_000},
+		{"hundred-MB", 140_000}, // about 100 MB on disk, in several files
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.docs > 100_000 && testing.Short() {
+				t.Skip("a 100 MB index: skipped with -short")
+			}
 			e, st := testEngine(t, Options{})
 			e.Start()
 			createIndex(t, e, "src")
@@ -84,6 +88,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Errorf("snapshot path %s, want %s/src_<timestamp>.idx.snapshot", d.Path, want)
 			}
 			src, _ := st.Get(context.Background(), "src")
+			if tt.docs > 100_000 {
+				t.Logf("index: %d MB on disk; archive: %d MB", src.SizeOnDisk>>20, d.Size>>20)
+				if src.SizeOnDisk < 80<<20 {
+					t.Errorf("the large index is only %d MB on disk", src.SizeOnDisk>>20)
+				}
+			}
 			if d.NumberOfDocuments != uint64(tt.docs) || d.IndexVersion != src.Version {
 				t.Errorf("details %+v, want %d documents at version %d", d, tt.docs, src.Version)
 			}

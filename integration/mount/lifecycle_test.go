@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -272,5 +273,57 @@ func TestMountAsNormalUser(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("the user's daemon did not exit after idxfs unmount")
+	}
+}
+
+// TestCancelByRm: rm of a task file cancels the task; a reader blocked on
+// that snapshot gets an error.
+func TestCancelByRm(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 20000})
+	e.mount("--snapshot-bwlimit", "1M")
+	_, done := startCat(t, e.path("indexes", "m", "snapshot.tar.gz"))
+	var tk task
+	until(t, time.Minute, "the snapshot task to be processing", func() bool {
+		var ok bool
+		tk, ok = e.snapshotTask("m")
+		return ok && tk.Status == "processing"
+	})
+	must(t, "rm", e.path("tasks", fmt.Sprintf("%d.json", tk.UID)))
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("cat of a canceled snapshot exited 0")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cat still blocked 30s after its snapshot task was canceled")
+	}
+	until(t, 30*time.Second, "the task to be canceled", func() bool {
+		tk, _ = e.snapshotTask("m")
+		return tk.Status == "canceled"
+	})
+	if ents, _ := os.ReadDir(e.path("snapshots")); len(ents) != 0 {
+		t.Errorf("a canceled snapshot left %d entries in snapshots/", len(ents))
+	}
+}
+
+// TestXattrs: extended attributes are not supported (ENOSYS, which the
+// kernel reports as EOPNOTSUPP), so cp -a and python's copy2 go on without.
+func TestXattrs(t *testing.T) {
+	requireTool(t, "python3")
+	e := newEnv(t, map[string]int{"m": 10})
+	e.mount()
+	r := run(t, nil, "python3", "-c", `
+import errno, os, sys
+for p in sys.argv[1:]:
+    try:
+        os.setxattr(p, "user.test", b"1")
+    except OSError as e:
+        if e.errno != errno.EOPNOTSUPP:
+            sys.exit("%s: setxattr: %s" % (p, e))
+    else:
+        sys.exit("%s: setxattr succeeded" % p)
+`, e.path("status"), e.path("indexes", "m", "documents.ndjson"))
+	if r.code != 0 {
+		t.Errorf("%v", r)
 	}
 }

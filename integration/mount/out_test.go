@@ -282,3 +282,41 @@ poll:
 		t.Errorf("task after the snapshot: %s\n%s", tk.Status, b)
 	}
 }
+
+// TestDocumentsOut: every tool reads all of documents.ndjson (its size is
+// known at open, as for the snapshot), and the bytes agree.
+func TestDocumentsOut(t *testing.T) {
+	e := newEnv(t, map[string]int{"m": 3000})
+	e.mount()
+	src := e.path("indexes", "m", "documents.ndjson")
+	if st, err := os.Stat(src); err != nil || st.Size() != 0 {
+		t.Fatalf("stat before any read: %v, %v; want size 0 (no export cached)", st, err)
+	}
+	out := t.TempDir()
+	var first string
+	for i, c := range copiesOut {
+		for _, tool := range c.tools {
+			requireTool(t, tool)
+		}
+		dst := filepath.Join(out, fmt.Sprintf("%d.ndjson", i))
+		args := c.cmd(src, dst)
+		if r := run(t, nil, args[0], args[1:]...); r.code != 0 {
+			t.Fatalf("%s: %v", c.name, r)
+		}
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n != 3000 {
+			t.Errorf("%s copied %d documents of 3000", c.name, n)
+		}
+		if i == 0 {
+			first = string(b)
+		} else if string(b) != first {
+			t.Errorf("%s got other bytes than %s", c.name, copiesOut[0].name)
+		}
+	}
+	if st, err := os.Stat(src); err != nil || st.Size() != int64(len(first)) {
+		t.Errorf("stat after a read: %v, %v; want the export's size %d", st, err, len(first))
+	}
+}
