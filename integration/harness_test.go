@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // binary is the idxfs binary that TestMain builds.
@@ -25,49 +27,17 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	tmp, err := os.MkdirTemp("", "idxfs-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	binary = filepath.Join(tmp, "idxfs")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/idxfs")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/idxfs in %s: %v\n", root, err)
+	if binary, err = bintest.Build(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
-}
-
-// repoRoot is the nearest directory at or above the working directory
-// whose go.mod declares this module.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
-			for _, line := range strings.Split(string(data), "\n") {
-				if strings.TrimSpace(line) == "module github.com/idxfs/idxfs" {
-					return dir, nil
-				}
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod of github.com/idxfs/idxfs at or above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // cmdTimeout bounds every run of the binary.
@@ -75,18 +45,7 @@ const cmdTimeout = 2 * time.Minute
 
 // requireTool skips t if the tool is not installed, or fails it when
 // IDXFS_REQUIRE_FUSE=1 (CI, where every tool must be there).
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("IDXFS_REQUIRE_FUSE") == "1" {
-		t.Fatalf("%s is required (IDXFS_REQUIRE_FUSE=1): %v", name, err)
-	}
-	t.Skipf("skipped: %s is not installed (%v)", name, err)
-	return ""
-}
+func requireTool(t *testing.T, name string) string { return bintest.RequireTool(t, name) }
 
 // command is the binary run on dataDir with args, killed when ctx ends.
 func command(ctx context.Context, dataDir string, args ...string) *exec.Cmd {

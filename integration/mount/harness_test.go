@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // bin is the idxfs binary built by TestMain.
@@ -31,58 +33,23 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := repoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration/mount:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "idxfs-mount-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration/mount:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "idxfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/idxfs")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "integration/mount: go build: %v\n%s", err, out)
+	if bin, err = bintest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "integration/mount:", err)
 		return 1
 	}
-	// The binary must be readable by the unprivileged user of
-	// TestMountAsNormalUser.
-	os.Chmod(dir, 0o755)
 	return m.Run()
 }
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// required reports whether skips must fail (CI sets IDXFS_REQUIRE_FUSE=1).
-func required() bool { return os.Getenv("IDXFS_REQUIRE_FUSE") == "1" }
 
 // skip skips t with reason, or fails it when tools are required.
 func skip(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if required() {
-		t.Fatalf("IDXFS_REQUIRE_FUSE=1 but %s", msg)
-	}
-	t.Skip(msg)
+	bintest.Skip(t, format, args...)
 }
 
 // requireFUSE skips (or fails) when this machine cannot mount FUSE.
@@ -99,12 +66,7 @@ func requireFUSE(t testing.TB) {
 }
 
 // requireTool skips (or fails) when a tool is missing.
-func requireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		skip(t, "%s is not installed", name)
-	}
-}
+func requireTool(t testing.TB, name string) { bintest.RequireTool(t, name) }
 
 // result is what a command did.
 type result struct {
