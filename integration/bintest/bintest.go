@@ -62,13 +62,16 @@ func RepoRoot() (string, error) {
 
 // Build builds ./cmd/idxfs into dir and returns the binary's path. dir is
 // made readable by all, so that tests may run the binary as another user.
+// IDXFS_TEST_BUILDFLAGS adds go build flags (e.g. -race, to run the daemon
+// under the race detector).
 func Build(dir string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "idxfs")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/idxfs")
+	args := append([]string{"build", "-o", bin}, strings.Fields(os.Getenv("IDXFS_TEST_BUILDFLAGS"))...)
+	build := exec.Command("go", append(args, "./cmd/idxfs")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/idxfs in %s: %v\n%s", root, err, out)
