@@ -320,3 +320,21 @@ func TestDocumentsOut(t *testing.T) {
 		t.Errorf("stat after a read: %v, %v; want the export's size %d", st, err, len(first))
 	}
 }
+
+// TestExactStat: with --exact-stat, stat of a stale snapshot.tar.gz waits
+// for a fresh snapshot, so that tar (which trusts lstat) includes it.
+func TestExactStat(t *testing.T) {
+	requireTool(t, "tar")
+	e := newEnv(t, map[string]int{"m": 2000})
+	e.mount("--exact-stat")
+	st, err := os.Stat(e.path("indexes", "m", "snapshot.tar.gz"))
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("stat with --exact-stat: %v, %v; want the snapshot's size", st, err)
+	}
+	tarball := filepath.Join(t.TempDir(), "m.tar")
+	must(t, "tar", "cf", tarball, "-C", e.path("indexes"), "m")
+	listing := must(t, "tar", "tvf", tarball)
+	if !regexp.MustCompile(fmt.Sprintf(`\s%d .*m/snapshot\.tar\.gz`, st.Size())).MatchString(listing) {
+		t.Errorf("tar of the index directory does not hold the %d-byte snapshot:\n%s", st.Size(), listing)
+	}
+}
