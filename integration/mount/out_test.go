@@ -338,3 +338,35 @@ func TestExactStat(t *testing.T) {
 		t.Errorf("tar of the index directory does not hold the %d-byte snapshot:\n%s", st.Size(), listing)
 	}
 }
+
+// TestStatusFiles: cat, grep, jq and python's open().read() see the whole
+// of every status file, and the JSON ones parse.
+func TestStatusFiles(t *testing.T) {
+	requireTool(t, "python3")
+	requireTool(t, "jq")
+	e := newEnv(t, map[string]int{"m": 500})
+	e.mount()
+	must(t, "cat", e.path("indexes", "m", "snapshot.tar.gz")) // a task, a snapshot: more to show
+	for _, f := range []string{"status", "status.json", "indexes/m/status", "indexes/m/status.json", "tasks/1.json"} {
+		p := e.path(f)
+		catOut := must(t, "cat", p)
+		if catOut == "" || !strings.HasSuffix(catOut, "\n") {
+			t.Errorf("cat %s = %q", f, clip(catOut))
+		}
+		pyOut := must(t, "python3", "-c", "import sys; sys.stdout.write(open(sys.argv[1]).read())", p)
+		if len(pyOut) < len(catOut)*9/10 {
+			t.Errorf("python read %d bytes of %s, cat %d", len(pyOut), f, len(catOut))
+		}
+		if grep := run(t, nil, "grep", "-c", "", p); grep.code != 0 || strings.TrimSpace(grep.stdout) != fmt.Sprint(strings.Count(catOut, "\n")) {
+			t.Errorf("grep -c of %s: %v (cat has %d lines)", f, grep, strings.Count(catOut, "\n"))
+		}
+		if strings.HasSuffix(f, ".json") {
+			if r := run(t, nil, "jq", "-e", ".", p); r.code != 0 {
+				t.Errorf("jq . %s: %v", f, r)
+			}
+		}
+	}
+	if got := strings.TrimSpace(must(t, "jq", "-r", ".latestSnapshot.fresh", e.path("indexes", "m", "status.json"))); got != "true" {
+		t.Errorf("latestSnapshot.fresh = %s after a snapshot of the unchanged index", got)
+	}
+}
