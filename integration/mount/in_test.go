@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // copyIn is one way a user copies an archive into import/.
@@ -245,5 +246,38 @@ func TestIndexesDir(t *testing.T) {
 	// rm of a finished task is refused.
 	if r := run(t, nil, "rm", e.path("tasks", fmt.Sprintf("%d.json", ts[0].UID))); r.code == 0 {
 		t.Errorf("rm of a finished task succeeded")
+	}
+}
+
+// TestImportGrace: a committed import/NAME stays visible, accepting
+// attribute changes, for the grace period, then goes; the index stays.
+func TestImportGrace(t *testing.T) {
+	e := newEnv(t, map[string]int{"src": 100})
+	e.mount("--import-grace", "2s")
+	archive := filepath.Join(t.TempDir(), "a.tar.gz")
+	sh(t, fmt.Sprintf("cat %q > %q", e.path("indexes", "src", "snapshot.tar.gz"), archive))
+	dst := e.path("import", "copy")
+	must(t, "cp", archive, dst)
+	must(t, "touch", "-d", "2001-02-03 04:05:06", dst)
+	must(t, "chmod", "0600", dst)
+	st, err := os.Stat(dst)
+	if err != nil || st.ModTime().Year() != 2001 || st.Mode().Perm() != 0o600 {
+		t.Errorf("after touch and chmod: %v, %v", st, err)
+	}
+	if r := run(t, nil, "cat", dst); r.code == 0 {
+		t.Error("a committed import can be read back; its bytes are gone")
+	}
+	until(t, 30*time.Second, "the entry to go after the grace period", func() bool { return !exists(dst) })
+	if !exists(e.path("indexes", "copy", "status")) {
+		t.Error("the index went with the import entry")
+	}
+	// mv from the snapshot store into import/ (EXDEV within the mount: mv copies).
+	stored := strings.Fields(must(t, "ls", e.path("snapshots", "src")))[0]
+	must(t, "cp", e.path("snapshots", "src", stored), e.path("import", "again.tar.gz"))
+	if !exists(e.path("indexes", "again")) {
+		t.Error("cp from snapshots/ into import/ did not import")
+	}
+	if r := run(t, nil, "mv", e.path("snapshots", "src", stored), e.path("import", "moved")); r.code == 0 {
+		t.Error("mv out of the read-only snapshots/ succeeded")
 	}
 }
