@@ -147,23 +147,3 @@ func validID(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil && bytes.Equal([]byte(s), bytes.ToLower([]byte(s)))
 }
-
-// dirSize sums the sizes of the regular files under dir.
-func dirSize(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // a file pebble removed while we walked
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n, err
-}

@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,15 +46,41 @@ func TestIDs(t *testing.T) {
 	}
 }
 
-func TestDirSize(t *testing.T) {
+// TestSizeOnDisk: an index's size on disk (pebble's own account) agrees
+// with the size of its directory, and grows with its documents.
+func TestSizeOnDisk(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
-	os.WriteFile(filepath.Join(dir, "x"), make([]byte, 100), 0o644)
-	os.WriteFile(filepath.Join(dir, "a", "b", "y"), make([]byte, 23), 0o644)
-	if n, err := dirSize(dir); n != 123 || err != nil {
-		t.Errorf("dirSize = %d, %v", n, err)
+	s := openStore(t, "")
+	mustCreate(t, s, "m", "")
+	empty := mustGet(t, s, "m")
+	add(t, s, "m", genNDJSON(1, 5000, 800))
+	full := mustGet(t, s, "m")
+	if full.SizeOnDisk <= empty.SizeOnDisk || full.SizeOnDisk < 1<<20 {
+		t.Errorf("size on disk: %d empty, %d with 5000 documents", empty.SizeOnDisk, full.SizeOnDisk)
 	}
+	walked := dirSize(t, filepath.Join(s.Dir(), "indexes", full.ID))
+	if full.SizeOnDisk < walked/2 || full.SizeOnDisk > walked*2 {
+		t.Errorf("size on disk %d, the directory holds %d bytes", full.SizeOnDisk, walked)
+	}
+}
+
+// dirSize sums the sizes of the regular files under dir.
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && d.Type().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestLockedErrorMessage(t *testing.T) {
