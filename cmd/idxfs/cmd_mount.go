@@ -40,7 +40,7 @@ func mountCommand(g *globalOptions) *cli.Command {
 			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
 			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "demo", Usage: "mount a fresh temporary data dir holding the embedded demo index (movies)"},
+			&cli.BoolFlag{Name: "demo", Usage: "mount the embedded demo index (movies); without DATA_DIR, in a temporary data dir removed at exit"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users see the mount (FUSE allow_other)"},
 			&cli.BoolFlag{Name: "exact-stat", Usage: "make stat of a stale snapshot.tar.gz wait for a fresh snapshot (for tar); ls -l then snapshots every index"},
 			&cli.DurationFlag{Name: "import-grace", Value: 30 * time.Second, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
@@ -66,17 +66,20 @@ func mountCommand(g *globalOptions) *cli.Command {
 				gg.LogLevel = "info" // a daemon says what it does
 			}
 			mnt := a[len(a)-1]
-			switch {
-			case len(a) == 2:
+			if len(a) == 2 {
 				gg.DataDir = a[0]
-			case o.Demo:
+				return g.later(func(ctx context.Context) error { return runMount(ctx, gg, o, mnt) })
+			}
+			// --demo without a data dir: a temporary one, gone at exit.
+			return g.later(func(ctx context.Context) error {
 				d, err := os.MkdirTemp("", "idxfs-demo-")
 				if err != nil {
 					return err
 				}
+				defer os.RemoveAll(d)
 				gg.DataDir = d
-			}
-			return g.later(func(ctx context.Context) error { return runMount(ctx, gg, o, mnt) })
+				return runMount(ctx, gg, o, mnt)
+			})
 		},
 	}
 }

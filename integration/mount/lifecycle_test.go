@@ -195,6 +195,12 @@ func TestDemoMount(t *testing.T) {
 	if !strings.Contains(d.log.String(), "cat "+mnt+"/status") {
 		t.Errorf("the demo does not say what to try:\n%s", d.log)
 	}
+	var status struct{ DataDir string }
+	json.Unmarshal([]byte(must(t, "cat", filepath.Join(mnt, "status.json"))), &status)
+	d.stop()
+	if status.DataDir == "" || exists(status.DataDir) {
+		t.Errorf("the demo's temporary data dir %q is still there after exit", status.DataDir)
+	}
 }
 
 // TestMountAsNormalUser: a normal user mounts through fusermount3, without
