@@ -91,6 +91,18 @@ func TestWriteFailureCommitsNothing(t *testing.T) {
 	archive := e.snapshotTo("src", archivePath)
 	want := e.exportOf("src")
 	docs := e.path("indexes", "src", "documents.ndjson")
+	// nothingThenImport: a failed import left no index and the name free:
+	// the same archive imports now that there is space.
+	nothingThenImport := func(t *testing.T, name string) {
+		t.Helper()
+		if exists(e.path("indexes", name)) {
+			t.Errorf("a failed import created index %s", name)
+		}
+		must(t, "cp", archivePath, e.path("import", name))
+		if got := e.exportOf(name); got != want {
+			t.Errorf("import after freeing space: other documents than the source")
+		}
+	}
 
 	for _, c := range []struct {
 		name  string
@@ -143,31 +155,17 @@ func TestWriteFailureCommitsNothing(t *testing.T) {
 		if err := f.Close(); !errors.Is(err, syscall.ENOSPC) {
 			t.Errorf("close after a failed first write: %v, want ENOSPC", err)
 		}
-		if exists(e.path("indexes", "full")) {
-			t.Errorf("a failed import created index full")
-		}
-		// The name is free: the same copy works now.
-		must(t, "cp", archivePath, e.path("import", "full"))
-		if got := e.exportOf("full"); got != want {
-			t.Errorf("import after freeing space: other documents than the source")
-		}
+		nothingThenImport(t, "full")
 	})
 
 	t.Run("import cp", func(t *testing.T) {
-		src := archivePath
 		release := bintest.Fill(t, small, 256<<10)
-		r := run(t, nil, "cp", src, e.path("import", "cpfull"))
+		r := run(t, nil, "cp", archivePath, e.path("import", "cpfull"))
 		release()
 		if r.code == 0 || !strings.Contains(r.stderr, "No space left") {
 			t.Errorf("cp into import/ with 256 KiB free: %v; want a failure saying No space left", r)
 		}
-		if exists(e.path("indexes", "cpfull")) {
-			t.Errorf("a failed cp created index cpfull")
-		}
-		must(t, "cp", src, e.path("import", "cpfull"))
-		if got := e.exportOf("cpfull"); got != want {
-			t.Errorf("cp after freeing space: other documents than the source")
-		}
+		nothingThenImport(t, "cpfull")
 	})
 	if n := e.indexDocs("src"); n != 3000 {
 		t.Errorf("src holds %d documents at the end, want 3000", n)
