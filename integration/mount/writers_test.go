@@ -251,7 +251,7 @@ func TestConcurrentImportWriters(t *testing.T) {
 	}
 	start := time.Now()
 	rounds := 0
-	for ; rounds < 24 && (rounds < 8 || time.Since(start) < 40*time.Second); rounds++ {
+	for ; rounds < 40 && (rounds < 8 || time.Since(start) < 40*time.Second); rounds++ {
 		name := fmt.Sprintf("x%d", rounds)
 		dst := e.path("import", name)
 		var wg sync.WaitGroup
