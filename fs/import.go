@@ -420,7 +420,7 @@ func (t *importTable) stopExpiry(e *importEntry) {
 // writer's close was interrupted) is looked at again a grace period later.
 func (t *importTable) expire(e *importEntry) {
 	e.mu.Lock()
-	committed, busy, uid := e.state == importCommitted, e.open > 0 || e.committing, e.task
+	committed, busy, uid, name := e.state == importCommitted, e.open > 0 || e.committing, e.task, e.name
 	e.mu.Unlock()
 	switch {
 	case committed:
@@ -434,7 +434,7 @@ func (t *importTable) expire(e *importEntry) {
 				return
 			}
 		}
-		t.m.log.Info("import entry expired: nobody has it open and it was not committed", "path", "import/"+e.name)
+		t.m.log.Info("import entry expired: nobody has it open and it was not committed", "path", "import/"+name)
 		t.abandon(e, "expired")
 	}
 }
@@ -721,8 +721,9 @@ func (h *importHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 		// (a descriptor of it was still open): the file is no longer this
 		// handle's to fill.
 		h.failed = syscall.EBUSY
+		name := e.name
 		e.mu.Unlock()
-		e.t.m.log.Info("import write refused: another open is writing this name", "op", "write", "path", "import/"+e.name)
+		e.t.m.log.Info("import write refused: another open is writing this name", "op", "write", "path", "import/"+name)
 		return 0, syscall.EBUSY
 	}
 	h.filling = true
