@@ -19,11 +19,12 @@ import (
 // it looks for its end, and reads a longer one again from the payload once
 // its length is known (the payload is seekable: it is read twice anyway).
 type payloadReader struct {
-	r      io.ReadSeeker
-	cr     *countingReader
-	br     *bufio.Reader
-	base   int64 // payload offset of br's first byte (as of its last reset)
-	maxDoc int
+	r       io.ReadSeeker
+	cr      *countingReader
+	br      *bufio.Reader
+	base    int64 // payload offset of br's first byte (as of its last reset)
+	maxDoc  int
+	copyMax int // min(copyLimit, maxDoc/4)
 
 	array     bool
 	needComma bool // array mode: an element was read; ',' or ']' comes next
@@ -35,7 +36,9 @@ type payloadReader struct {
 }
 
 // copyLimit is the most bytes of one document copied while its end is
-// searched: longer ones are read again (see payloadReader).
+// searched: longer ones are read again (see payloadReader). A reader with
+// a small maxDoc copies at most a quarter of it (the tests and fuzz targets
+// use that to read documents again often).
 const copyLimit = 1 << 20
 
 // rawDocument is one document as it appears in the payload. data is valid
@@ -50,7 +53,7 @@ func newPayloadReader(r io.ReadSeeker, maxDoc int) (*payloadReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &payloadReader{r: r, cr: &countingReader{r: r}, base: base, maxDoc: maxDoc}
+	p := &payloadReader{r: r, cr: &countingReader{r: r}, base: base, maxDoc: maxDoc, copyMax: min(copyLimit, maxDoc/4)}
 	p.br = bufio.NewReaderSize(p.cr, 256<<10)
 	// Skip leading white space, counting lines, and look at the first byte.
 	c, err := p.skipSpace(true)
@@ -163,7 +166,7 @@ func (p *payloadReader) extent(limit int, scan func([]byte) (int, bool), tooLong
 			p.br.Discard(k)
 			return chunk[:k], true, nil
 		}
-		if copying = copying && len(p.buf)+k <= copyLimit; copying {
+		if copying = copying && len(p.buf)+k <= p.copyMax; copying {
 			p.buf = append(p.buf, chunk[:k]...)
 		}
 		p.br.Discard(k)

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -159,84 +157,6 @@ func TestInferPrimaryKey(t *testing.T) {
 			t.Errorf("inferPrimaryKey(%s) = %q, %v; want %q", tc.doc, got, err, tc.want)
 		}
 	}
-}
-
-// FuzzPayload checks that whatever AddDocuments accepts round-trips: the
-// export holds exactly the last occurrence of every id, as valid compact JSON
-// objects whose primary key gives their id, in key order.
-func FuzzPayload(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/payload/*")
-	for _, p := range seeds {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-	s := openStore(f, "")
-	ctx := context.Background()
-	const maxInput = 64 << 10
-	n := 0
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > maxInput {
-			t.Skip()
-		}
-		n++
-		uid := "fuzz" + strings.Repeat("x", n%3) // reuse a few indexes: replace empties them
-		if !s.Exists(uid) {
-			mustCreate(t, s, uid, "")
-		}
-		before := mustGet(t, s, uid)
-		res, err := s.ReplaceDocuments(ctx, uid, bytes.NewReader(data), WriteOptions{})
-		after := mustGet(t, s, uid)
-		if err != nil {
-			var de *DocumentError
-			if !errors.As(err, &de) {
-				t.Fatalf("error is not a *DocumentError: %v", err)
-			}
-			if after.Version != before.Version || after.Documents != before.Documents {
-				t.Fatalf("a refused payload changed the index: %+v -> %+v", before, after)
-			}
-			return
-		}
-		if after.Version != before.Version+1 {
-			t.Fatalf("version %d -> %d", before.Version, after.Version)
-		}
-		// The model: the last occurrence of every id.
-		pk := after.PrimaryKey
-		want := map[string]string{}
-		docs, _, err := readDocs(string(data), MaxDocumentSize)
-		if err != nil {
-			t.Fatalf("accepted payload does not parse again: %v", err)
-		}
-		for _, d := range docs {
-			id := refDocumentID(t, d, pk)
-			want[id] = compact(t, d)
-		}
-		if res.Received != uint64(len(docs)) || res.Indexed != uint64(len(want)) || after.Documents != uint64(len(want)) {
-			t.Fatalf("result %+v, info %+v; payload has %d documents, %d ids", res, after, len(docs), len(want))
-		}
-		out := export(t, s, uid)
-		var prev []byte
-		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-			if line == "" && len(want) == 0 {
-				break
-			}
-			id := refDocumentID(t, line, pk)
-			if want[id] != line {
-				t.Fatalf("exported %q for id %q, want %q", line, id, want[id])
-			}
-			delete(want, id)
-			key := documentKey(id)
-			if prev != nil && bytes.Compare(prev, key) >= 0 {
-				t.Fatalf("export out of order at %q", id)
-			}
-			prev = key
-		}
-		if len(want) != 0 {
-			t.Fatalf("export misses %d documents", len(want))
-		}
-	})
 }
 
 // refDocumentID finds a document's id with encoding/json alone: the oracle
