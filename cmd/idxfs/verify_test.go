@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -57,5 +60,41 @@ func TestSnapshotVerify(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("verify left %v in --tmp-dir", left)
+	}
+}
+
+// TestSnapshotVerifyInterrupted: Ctrl-C while verify extracts from stdin
+// ends it with exit 130 and leaves nothing in --tmp-dir.
+func TestSnapshotVerifyInterrupted(t *testing.T) {
+	t.Parallel()
+	data, scratch, tmp := newIndex(t), t.TempDir(), t.TempDir()
+	archive := filepath.Join(scratch, "films.tgz")
+	mustIn(t, data, nil, "snapshot", "create", "films", "-o", archive)
+	raw, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Half the archive, then a stdin that stays open; Ctrl-C once the
+	// extraction has made its directory.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		pw.Write(raw[:len(raw)/2])
+		for {
+			if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+				break
+			}
+			runtime.Gosched()
+		}
+		cancel()
+	}()
+	r := idxfsCtx(t, ctx, pr, "--data-dir", data, "snapshot", "verify", "-", "--tmp-dir", tmp)
+	if r.code != exitInterrupted {
+		t.Errorf("verify interrupted: %s\nwant exit %d", r, exitInterrupted)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("an interrupted verify left %v in --tmp-dir", left)
 	}
 }
