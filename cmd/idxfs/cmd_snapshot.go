@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -252,6 +253,9 @@ func runSnapshotVerify(ctx context.Context, g globalOptions, file, tmpDir string
 	// The checks of an import, by the same function; nothing is left in
 	// tmpDir, also after Ctrl-C.
 	md, err := task.VerifyArchive(ctx, r, task.VerifyOptions{TmpDir: tmpDir})
+	if errors.Is(err, snapshot.ErrTooLarge) {
+		return fmt.Errorf("verify %s: %w (--tmp-dir extracts elsewhere)", file, err)
+	}
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", file, orInterrupted(ctx, err))
 	}
