@@ -70,6 +70,10 @@
 // document counter always matches) that re-running the write brings to the
 // same final state. Within one payload the last occurrence of an id wins.
 //
+// Documents are strict JSON (checkJSON): valid UTF-8, no lone surrogate
+// escape, no duplicate key in any object, at most 10,000 levels deep. A
+// document longer than MaxDocumentSize is refused before it is buffered.
+//
 // Writers to one index are serialized; readers (Document, Export, Get) never
 // wait for them.
 package index

@@ -167,16 +167,9 @@ func (s *Store) validate(ctx context.Context, uid string, payload io.ReadSeeker,
 
 // readPayload calls fn for every document of payload (read from its current
 // offset), reporting progress about every MiB and at the end.
-func (s *Store) readPayload(payload io.Reader, size int64, pass int, progress func(int, int64, int64), fn func(rawDocument) error) error {
+func (s *Store) readPayload(payload io.ReadSeeker, size int64, pass int, progress func(int, int64, int64), fn func(rawDocument) error) error {
 	p, err := newPayloadReader(payload, s.maxDoc)
 	if err != nil {
-		var de *DocumentError
-		if !errors.As(err, &de) {
-			var se *json.SyntaxError
-			if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return &DocumentError{Position: "byte 0", Reason: "malformed JSON array: " + err.Error(), Err: ErrMalformedPayload}
-			}
-		}
 		return err
 	}
 	var reported int64

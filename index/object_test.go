@@ -15,7 +15,7 @@ func TestObjectField(t *testing.T) {
 		{`{"id":1}`, "id", `1`, true},
 		{` { "a" : [1,{"id":2}] , "id" : "x\"y" } `, "id", `"x\"y"`, true},
 		{`{"a":{"id":1},"b":"id"}`, "id", ``, false},
-		{`{"id":1,"id":2}`, "id", `2`, true},
+		{`{"id":1,"id":2}`, "id", `2`, true}, // (parseDocument refuses it)
 		{`{"\u0069d":3}`, "id", `3`, true},
 		{`{"i\\d":3}`, "id", ``, false},
 		{`{"x":true,"id":null}`, "id", `null`, true},
@@ -48,6 +48,9 @@ func FuzzObjectField(f *testing.F) {
 		}
 		doc, err := parseDocument(data, "")
 		if err != nil {
+			if refStrictProblem(data) != "" {
+				return // encoding/json is laxer: see checkJSON
+			}
 			t.Fatalf("parseDocument refused what encoding/json accepts: %v", err)
 		}
 		names := doc.names()

@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// readDocs reads every document of payload with the parser alone.
+// readDocs reads every document of payload with the reader and
+// parseDocument alone.
 func readDocs(payload string, maxDoc int) (docs, positions []string, err error) {
 	p, err := newPayloadReader(strings.NewReader(payload), maxDoc)
 	if err != nil {
@@ -25,6 +26,9 @@ func readDocs(payload string, maxDoc int) (docs, positions []string, err error) 
 			return docs, positions, nil
 		}
 		if err != nil {
+			return docs, positions, err
+		}
+		if _, err := parseDocument(d.data, d.position); err != nil {
 			return docs, positions, err
 		}
 		docs = append(docs, string(d.data))
@@ -155,84 +159,6 @@ func TestInferPrimaryKey(t *testing.T) {
 	}
 }
 
-// FuzzPayload checks that whatever AddDocuments accepts round-trips: the
-// export holds exactly the last occurrence of every id, as valid compact JSON
-// objects whose primary key gives their id, in key order.
-func FuzzPayload(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/payload/*")
-	for _, p := range seeds {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-	s := openStore(f, "")
-	ctx := context.Background()
-	const maxInput = 64 << 10
-	n := 0
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > maxInput {
-			t.Skip()
-		}
-		n++
-		uid := "fuzz" + strings.Repeat("x", n%3) // reuse a few indexes: replace empties them
-		if !s.Exists(uid) {
-			mustCreate(t, s, uid, "")
-		}
-		before := mustGet(t, s, uid)
-		res, err := s.ReplaceDocuments(ctx, uid, bytes.NewReader(data), WriteOptions{})
-		after := mustGet(t, s, uid)
-		if err != nil {
-			var de *DocumentError
-			if !errors.As(err, &de) {
-				t.Fatalf("error is not a *DocumentError: %v", err)
-			}
-			if after.Version != before.Version || after.Documents != before.Documents {
-				t.Fatalf("a refused payload changed the index: %+v -> %+v", before, after)
-			}
-			return
-		}
-		if after.Version != before.Version+1 {
-			t.Fatalf("version %d -> %d", before.Version, after.Version)
-		}
-		// The model: the last occurrence of every id.
-		pk := after.PrimaryKey
-		want := map[string]string{}
-		docs, _, err := readDocs(string(data), MaxDocumentSize)
-		if err != nil {
-			t.Fatalf("accepted payload does not parse again: %v", err)
-		}
-		for _, d := range docs {
-			id := refDocumentID(t, d, pk)
-			want[id] = compact(t, d)
-		}
-		if res.Received != uint64(len(docs)) || res.Indexed != uint64(len(want)) || after.Documents != uint64(len(want)) {
-			t.Fatalf("result %+v, info %+v; payload has %d documents, %d ids", res, after, len(docs), len(want))
-		}
-		out := export(t, s, uid)
-		var prev []byte
-		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-			if line == "" && len(want) == 0 {
-				break
-			}
-			id := refDocumentID(t, line, pk)
-			if want[id] != line {
-				t.Fatalf("exported %q for id %q, want %q", line, id, want[id])
-			}
-			delete(want, id)
-			key := documentKey(id)
-			if prev != nil && bytes.Compare(prev, key) >= 0 {
-				t.Fatalf("export out of order at %q", id)
-			}
-			prev = key
-		}
-		if len(want) != 0 {
-			t.Fatalf("export misses %d documents", len(want))
-		}
-	})
-}
-
 // refDocumentID finds a document's id with encoding/json alone: the oracle
 // for the package's own scanning.
 func refDocumentID(t *testing.T, doc, pk string) string {
@@ -250,4 +176,111 @@ func refDocumentID(t *testing.T, doc, pk string) string {
 		t.Fatalf("%q: %s", doc, reason)
 	}
 	return id
+}
+
+// genPayload is a payload of size bytes made up as it is read, never held
+// in memory: head, then fill up to size-len(tail), then tail. It counts the
+// bytes read from it.
+type genPayload struct {
+	head, tail string
+	fill       byte
+	size, off  int64
+	read       int64
+}
+
+func (g *genPayload) Read(b []byte) (int, error) {
+	if g.off >= g.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(b)), g.size-g.off))
+	for i := range n {
+		switch at := g.off + int64(i); {
+		case at < int64(len(g.head)):
+			b[i] = g.head[at]
+		case at >= g.size-int64(len(g.tail)):
+			b[i] = g.tail[at-(g.size-int64(len(g.tail)))]
+		default:
+			b[i] = g.fill
+		}
+	}
+	g.off += int64(n)
+	g.read += int64(n)
+	return n, nil
+}
+
+func (g *genPayload) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += g.off
+	case io.SeekEnd:
+		off += g.size
+	}
+	g.off = off
+	return off, nil
+}
+
+// TestHugeDocumentRefusedUnbuffered: a 100 MB document (one NDJSON line, or
+// one array element) is refused with the 64 MiB limit before it is
+// buffered: the store reads at most the limit and a read buffer of it, and
+// allocates a small fraction of it (issue 7: the daemon's RSS reached 612 MB).
+func TestHugeDocumentRefusedUnbuffered(t *testing.T) {
+	s := openStore(t, "")
+	mustCreate(t, s, "m", "id")
+	const size = 100 << 20
+	for _, tc := range []struct{ name, head, tail, position string }{
+		{"ndjson", `{"id":1,"x":"`, "\"}\n", "line 1"},
+		{"array", `[{"id":1,"x":"`, `"}]`, "document 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &genPayload{head: tc.head, tail: tc.tail, fill: 'a', size: size}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := s.AddDocuments(context.Background(), "m", g, WriteOptions{})
+			runtime.ReadMemStats(&after)
+			var de *DocumentError
+			if !errors.As(err, &de) || !errors.Is(err, ErrInvalidDocument) || de.Position != tc.position {
+				t.Fatalf("AddDocuments of a 100 MB document: %v; want ErrInvalidDocument at %s", err, tc.position)
+			}
+			if max := int64(MaxDocumentSize + 2<<20); g.read > max {
+				t.Errorf("read %d MB of the payload to refuse it, want at most %d MB", g.read>>20, max>>20)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+				t.Errorf("allocated %d MB to refuse a 100 MB document, want less than 8 MB", alloc>>20)
+			}
+			if got := mustGet(t, s, "m"); got.Documents != 0 || got.Version != 1 {
+				t.Errorf("the index changed: %+v", got)
+			}
+		})
+	}
+}
+
+// TestLongDocumentsReadAgain: documents longer than copyLimit but within
+// the limit are read again from the payload, whole and in place, also
+// several in a row and mixed with short ones.
+func TestLongDocumentsReadAgain(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "")
+	s.maxDoc = 4 * copyLimit
+	mustCreate(t, s, "m", "id")
+	long := func(i int, n int) string {
+		return `{"id":` + strconv.Itoa(i) + `,"x":"` + strings.Repeat("y", n) + `"}`
+	}
+	docs := []string{long(1, 10), long(2, 3*copyLimit), long(3, 2*copyLimit), long(4, 5), long(5, copyLimit-20), long(6, s.maxDoc-20)}
+	var want strings.Builder
+	for _, d := range docs {
+		want.WriteString(d + "\n")
+	}
+	slices.Sort(docs) // ids 1-6: the export order too
+	for name, payload := range map[string]string{
+		"ndjson": strings.Join(docs, "\n") + "\n",
+		"array":  "[" + strings.Join(docs, ",") + "]",
+	} {
+		if _, err := s.ReplaceDocuments(context.Background(), "m", strings.NewReader(payload), WriteOptions{}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := export(t, s, "m"); got != want.String() {
+			t.Errorf("%s: the export differs from the documents (%d bytes, want %d)", name, len(got), want.Len())
+		}
+	}
 }

@@ -15,6 +15,10 @@ import (
 // Verify reads and checks an archive like Extract, writing nothing: it
 // inflates, parses and hashes everything. The free-space check is Extract's
 // alone; MaxExpandedSize applies.
+//
+// It checks the format only: whether the files are a database that opens
+// and matches the metadata is beyond this package. `idxfs snapshot verify`
+// therefore runs task.VerifyArchive (the checks of an import) instead.
 func Verify(ctx context.Context, r io.Reader, opts ReadOptions) (Metadata, error) {
 	return readArchive(ctx, r, opts, verifier{})
 }

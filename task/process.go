@@ -228,7 +228,6 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	defer os.RemoveAll(dst)
 	opts := snapshot.ReadOptions{
 		MaxExpandedSize: e.opts.MaxImportSize,
-		MaxPebbleFormat: index.MaxPebbleFormat(),
 		Progress:        func(p snapshot.Progress) { r.prog.at(1, p.BytesDone, p.BytesTotal) },
 		// Checked again once the metadata is read, before any file is
 		// written: an index of that name may have appeared meanwhile.
@@ -239,24 +238,13 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 			return nil
 		},
 	}
-	md, err := snapshot.Extract(ctx, src, dst, opts)
+	// The checks are VerifyArchive's too (the same function).
+	md, err := checkArchive(ctx, src, dst, opts, func() { r.prog.at(2, 0, 0) })
+	if md.IndexUID != "" {
+		d.IndexUID = md.IndexUID
+	}
 	if err != nil {
 		return fail(err)
-	}
-	d.IndexUID = md.IndexUID
-
-	r.prog.at(2, 0, 0)
-	chk, err := index.Inspect(ctx, dst, index.InspectOptions{})
-	if err != nil {
-		return fail(err)
-	}
-	switch {
-	case chk.Documents != md.Documents:
-		return fail(fmt.Errorf("%w: the metadata says %d documents, the database holds %d", snapshot.ErrCorrupt, md.Documents, chk.Documents))
-	case chk.Version != md.IndexVersion:
-		return fail(fmt.Errorf("%w: the metadata says index version %d, the database holds %d", snapshot.ErrCorrupt, md.IndexVersion, chk.Version))
-	case chk.PrimaryKey != md.PrimaryKey:
-		return fail(fmt.Errorf("%w: the metadata says primary key %q, the database holds %q", snapshot.ErrCorrupt, md.PrimaryKey, chk.PrimaryKey))
 	}
 
 	r.prog.at(3, 0, 0)

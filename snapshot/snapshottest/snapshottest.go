@@ -205,6 +205,16 @@ func Gunzip(archive []byte) ([]byte, error) {
 	return io.ReadAll(zr)
 }
 
+// Unarchive inflates and parses an archive (any gzip members) into its
+// entries: with Archive, a way to change one entry of a real archive.
+func Unarchive(archive []byte) ([]Entry, error) {
+	b, err := Gunzip(archive)
+	if err != nil {
+		return nil, err
+	}
+	return Untar(b)
+}
+
 // Untar parses a tar stream into entries.
 func Untar(b []byte) ([]Entry, error) {
 	tr := tar.NewReader(bytes.NewReader(b))
