@@ -136,8 +136,9 @@ var ErrNotStored = errors.New("task: not a stored snapshot")
 
 // OpenStored opens a file of the snapshot store for reading, without
 // following a symbolic link (O_NOFOLLOW) or blocking on a FIFO, and only if
-// it is what the store writes: a regular file of this process's user with no
-// write permission (StoredMode, or 0444 from older versions). Anything else
+// it is what the store writes: a regular file with no write permission
+// (StoredMode, or 0444 from older versions) of this process's user (any
+// user's, for root, which may serve a data dir another user made). Anything else
 // was put there by hand and is refused with ErrNotStored, so that the mount
 // never serves what a link points at.
 func OpenStored(path string) (*os.File, error) {
@@ -156,7 +157,7 @@ func OpenStored(path string) (*os.File, error) {
 	switch {
 	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
 		err = fmt.Errorf("%s: not a regular file: %w", path, ErrNotStored)
-	case int(st.Uid) != os.Geteuid():
+	case int(st.Uid) != os.Geteuid() && os.Geteuid() != 0:
 		err = fmt.Errorf("%s: owned by uid %d, not by idxfs's user: %w", path, st.Uid, ErrNotStored)
 	case st.Mode&0o222 != 0:
 		err = fmt.Errorf("%s: writable (mode %04o), not as the store leaves its files: %w", path, st.Mode&0o7777, ErrNotStored)
