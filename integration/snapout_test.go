@@ -120,3 +120,37 @@ func TestSnapshotOutputKilled(t *testing.T) {
 		t.Errorf("other.tgz: %d bytes (%v), want %d", len(got), err, st.Size())
 	}
 }
+
+// TestSymlinkedDataDirRefused: a DATA/tmp or DATA/payloads that is a
+// symbolic link makes every command refuse the data dir, naming it, with
+// exit 3, and leaves what it points at alone (issue 7: its target was
+// emptied at every start).
+func TestSymlinkedDataDirRefused(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"tmp", "payloads", "snapshots"} {
+		t.Run(dir, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.must("index", "create", "a")
+			target := t.TempDir()
+			precious := filepath.Join(target, "precious")
+			if err := os.WriteFile(precious, []byte("keep"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(h.data, dir)
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := h.run("index", "list")
+			if code != 3 || !strings.Contains(stderr, dir+" is a symbolic link") {
+				t.Errorf("index list with a symlinked %s: exit %d, %q; want exit 3 naming it", dir, code, stderr)
+			}
+			if b, err := os.ReadFile(precious); err != nil || string(b) != "keep" {
+				t.Errorf("the link's target was touched: %q, %v", b, err)
+			}
+		})
+	}
+}

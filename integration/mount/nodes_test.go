@@ -326,3 +326,52 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		}
 	})
 }
+
+// TestSnapshotStoreLinksNotServed: symbolic links placed in the snapshot
+// store, to a file or to a directory, are neither listed nor served by the
+// mount (issue 7: such a link was hidden from ls but cat printed its 0600
+// target to user nobody); a file the store did not write is refused.
+func TestSnapshotStoreLinksNotServed(t *testing.T) {
+	e := newEnv(t, map[string]int{"movies": 5})
+	stored := strings.TrimSpace(e.cli("snapshot", "create", "movies"))
+	secret := filepath.Join(t.TempDir(), "x_20990101T000000.000000Z.idx.snapshot")
+	if err := os.WriteFile(secret, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Dir(stored)
+	link := "movies_20990101T000000.000000Z.idx.snapshot"
+	writable := "movies_20990102T000000.000000Z.idx.snapshot"
+	if err := os.Symlink(secret, filepath.Join(store, link)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, writable), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(secret), filepath.Join(filepath.Dir(store), "evil")); err != nil {
+		t.Fatal(err)
+	}
+	e.mount()
+	if _, err := os.ReadFile(e.path("snapshots", "movies", link)); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("cat of a link in the store: %v, want ENOENT", err)
+	}
+	if _, err := os.ReadFile(e.path("snapshots", "movies", writable)); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("cat of a file the store did not write: %v, want EACCES", err)
+	}
+	if _, err := os.ReadFile(e.path("snapshots", "evil", filepath.Base(secret))); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("cat through a symlinked directory of the store: %v, want ENOENT", err)
+	}
+	ents, err := os.ReadDir(e.path("snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "movies" {
+		t.Errorf("ls snapshots/: %v, want only movies", ents)
+	}
+	// The real one is served, byte for byte.
+	if got, want := fileSum(t, e.path("snapshots", "movies", filepath.Base(stored))), fileSum(t, stored); got != want {
+		t.Errorf("the stored snapshot through the mount differs from the file")
+	}
+	if got, want := fileSum(t, e.path("indexes", "movies", "snapshot.tar.gz")), fileSum(t, stored); got != want {
+		t.Errorf("snapshot.tar.gz is not the stored snapshot")
+	}
+}
