@@ -17,10 +17,9 @@ import (
 // rm in tasks/ and import/, create and rename in import/, setattr of
 // import/ files and documents.ndjson) defines its own method, which wins
 // over the embedded one. Extended attributes are switched off for the whole
-// mount (MountOptions.DisableXAttrs): get, set and remove answer ENOSYS, which
-// the kernel reports as EOPNOTSUPP and then stops asking; list answers an
-// empty list. The table is in docs/DESIGN-NOTES.md ("Calls every node
-// answers").
+// mount (MountOptions.DisableXAttrs): get, set, list and remove answer
+// ENOSYS, which the kernel reports as EOPNOTSUPP and then stops asking. The
+// table is in docs/DESIGN-NOTES.md ("Calls every node answers").
 
 // errRefused is the answer to a change of a built-in entry.
 const errRefused = syscall.EPERM
