@@ -3,6 +3,7 @@ package fs
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,15 +108,32 @@ func (f *documentsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle
 	}
 	fd, err := os.Open(exp.path)
 	if err != nil {
+		f.m.exports.release(exp)
 		return nil, 0, toErrno(f.m.log, "open", err)
-	}
-	if exp.version == 0 {
-		os.Remove(exp.path) // not cached: gone when this reader is done
 	}
 	f.mu.Lock()
 	f.served = exp
 	f.mu.Unlock()
-	return &readFile{f: fd}, 0, 0
+	// Direct I/O: each handle reads its own export, also when a newer
+	// version was opened since (the page cache is per inode, not per
+	// version).
+	return &exportReader{readFile: &readFile{f: fd}, c: f.m.exports, exp: exp}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// exportReader is a read open of documents.ndjson: it holds its export
+// until it is released.
+type exportReader struct {
+	*readFile
+	c   *exportCache
+	exp *export
+}
+
+var _ = (gofs.FileReleaser)((*exportReader)(nil))
+
+func (h *exportReader) Release(ctx context.Context) syscall.Errno {
+	h.readFile.Release(ctx)
+	h.c.release(h.exp)
+	return 0
 }
 
 // openWriter stages what is written for a documents task.
@@ -143,10 +161,11 @@ type documentsWriter struct {
 	f       *documentsFile
 	replace bool
 
-	mu    sync.Mutex
-	stage *staging
-	end   int64 // append mode: where the next write goes
-	dirty bool  // there is something to commit (a replace always has)
+	mu     sync.Mutex
+	stage  *staging
+	end    int64         // append mode: where the next write goes
+	dirty  bool          // there is something to commit (a replace always has)
+	failed syscall.Errno // a write failed: nothing from this handle is committed
 }
 
 var _ = (gofs.FileWriter)((*documentsWriter)(nil))
@@ -154,6 +173,9 @@ var _ = (gofs.FileWriter)((*documentsWriter)(nil))
 func (h *documentsWriter) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failed != 0 {
+		return 0, h.failed
+	}
 	if !h.replace {
 		off = h.end // O_APPEND: the offsets mean "at the end"
 	}
@@ -163,7 +185,12 @@ func (h *documentsWriter) Write(ctx context.Context, data []byte, off int64) (ui
 		h.dirty = true
 	}
 	if err != nil {
-		return uint32(n), toErrno(h.f.m.log, "write", err)
+		// DESIGN §5's rule for import/ holds here too: a handle one of whose
+		// writes failed commits nothing, whatever happens before its close.
+		h.failed = toErrno(h.f.m.log, "write", err)
+		h.f.m.log.Warn("documents.ndjson write failed: nothing written through this open will be committed", "op", "write", "index", h.f.uid, "err", err)
+		h.stage.Truncate(0)
+		return 0, h.failed
 	}
 	return uint32(n), 0
 }
@@ -186,10 +213,14 @@ var _ = (gofs.FileFlusher)((*documentsWriter)(nil))
 // waits for it: bad JSON fails the close (EINVAL) and leaves the index as it
 // was. A replace commits even with nothing written (the index is emptied,
 // as `: > documents.ndjson` asks). What is written after a flush is a new
-// batch, added or updated at the next one.
+// batch, added or updated at the next one. Once a write failed, every
+// flush of the handle fails with that write's errno and commits nothing.
 func (h *documentsWriter) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.failed != 0 {
+		return h.failed
+	}
 	if !h.dirty {
 		return 0
 	}
@@ -206,6 +237,7 @@ func (h *documentsWriter) Flush(ctx context.Context) syscall.Errno {
 	}
 	h.stage, h.end, h.dirty, h.replace = next, 0, false, false
 	t, errno := m.run(ctx, "flush", r)
+	m.exports.prune()
 	if errno != 0 && t.Error != nil {
 		m.log.Warn("documents.ndjson write failed", "op", "flush", "index", h.f.uid, "task", t.UID, "err", t.Error.Message)
 	}
@@ -225,31 +257,58 @@ var _ = (gofs.FileFsyncer)((*documentsWriter)(nil))
 
 func (h *documentsWriter) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
 
-// export is a cached export of one index version, in DATA/tmp/exports.
+// export is an export of one index version, in DATA/tmp/exports.
 type export struct {
 	path      string
 	size      int64
+	uid       string
 	id        string
-	version   uint64
+	version   uint64 // 0: the version moved while it was written; never cached
 	updatedAt time.Time
+
+	refs  int  // open handles; guarded by exportCache.mu
+	stale bool // no longer served to new opens: removed when refs reach 0
 }
 
-// exportCache keeps the newest export of each index and makes concurrent
-// opens of one version share one export.
+// exportCache keeps the newest export of each index, so that lstat after a
+// read reports its size and the next open reuses it, and makes concurrent
+// opens of one version share one export. An export that is no longer of the
+// index's current version is removed as soon as no handle has it open.
 type exportCache struct {
 	m   *mountState
 	dir string
 
 	mu       sync.Mutex
 	newest   map[string]*export       // by index uid
+	files    map[*export]bool         // every export on disk
 	inflight map[string]chan struct{} // by index uid: closed when the export ends
 	seq      int
 }
 
+// exportSweep is how often exports are checked against their index when
+// nothing else prunes them (a change made by a task the mount did not wait
+// for, such as an index deletion).
+const exportSweep = 2 * time.Second
+
 func newExportCache(m *mountState) *exportCache {
-	return &exportCache{
+	c := &exportCache{
 		m: m, dir: filepath.Join(m.store.TmpDir(), "exports"),
-		newest: map[string]*export{}, inflight: map[string]chan struct{}{},
+		newest: map[string]*export{}, files: map[*export]bool{}, inflight: map[string]chan struct{}{},
+	}
+	go c.sweep()
+	return c
+}
+
+func (c *exportCache) sweep() {
+	tk := time.NewTicker(exportSweep)
+	defer tk.Stop()
+	for {
+		select {
+		case <-c.m.ctx.Done():
+			return
+		case <-tk.C:
+			c.prune()
+		}
 	}
 }
 
@@ -263,26 +322,37 @@ func (c *exportCache) close() {
 func (c *exportCache) fresh(in index.Info) (*export, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.freshLocked(in)
+}
+
+func (c *exportCache) freshLocked(in index.Info) (*export, bool) {
 	e, ok := c.newest[in.UID]
-	if !ok || e.id != in.ID || e.version != in.Version || !e.updatedAt.Equal(in.UpdatedAt) {
+	if !ok || !e.current(in) {
 		return nil, false
 	}
 	return e, true
 }
 
+func (e *export) current(in index.Info) bool {
+	return e.id == in.ID && e.version == in.Version && e.updatedAt.Equal(in.UpdatedAt)
+}
+
 // get returns an export of index uid's current state, making one if none is
-// cached or joining the one being made. An interrupted wait returns
-// ctx.Err(); the export goes on.
+// cached or joining the one being made, and holds it for the caller, who
+// must release it. An interrupted wait returns ctx.Err(); the export goes
+// on.
 func (c *exportCache) get(ctx context.Context, uid string) (*export, error) {
 	for {
 		in, err := c.m.store.Get(ctx, uid)
 		if err != nil {
 			return nil, err
 		}
-		if e, ok := c.fresh(in); ok {
+		c.mu.Lock()
+		if e, ok := c.freshLocked(in); ok {
+			e.refs++
+			c.mu.Unlock()
 			return e, nil
 		}
-		c.mu.Lock()
 		ch, busy := c.inflight[uid]
 		if !busy {
 			ch = make(chan struct{})
@@ -294,11 +364,17 @@ func (c *exportCache) get(ctx context.Context, uid string) (*export, error) {
 			c.mu.Lock()
 			delete(c.inflight, uid)
 			close(ch)
-			if err == nil && e.version == in.Version {
-				if old := c.newest[uid]; old != nil && old.path != e.path {
-					os.Remove(old.path) // readers keep their open file
+			if err == nil {
+				e.refs = 1
+				c.files[e] = true
+				if e.version == in.Version {
+					if old := c.newest[uid]; old != nil {
+						c.retireLocked(old)
+					}
+					c.newest[uid] = e
+				} else {
+					e.stale = true // served to this open only
 				}
-				c.newest[uid] = e
 			}
 			c.mu.Unlock()
 			return e, err
@@ -312,15 +388,87 @@ func (c *exportCache) get(ctx context.Context, uid string) (*export, error) {
 	}
 }
 
-// make exports the index. The export is labelled with the index version
-// only if the version did not move while it was written (an export is one
-// consistent point in time, but not necessarily the version read before).
+// release ends a hold that get gave.
+func (c *exportCache) release(e *export) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if e.stale && e.refs == 0 {
+		c.removeLocked(e)
+	}
+}
+
+// retireLocked stops serving e to new opens and removes it once no handle
+// has it open.
+func (c *exportCache) retireLocked(e *export) {
+	if c.newest[e.uid] == e {
+		delete(c.newest, e.uid)
+	}
+	e.stale = true
+	if e.refs == 0 {
+		c.removeLocked(e)
+	}
+}
+
+func (c *exportCache) removeLocked(e *export) {
+	if c.files[e] {
+		delete(c.files, e)
+		if err := os.Remove(e.path); err != nil && !os.IsNotExist(err) {
+			c.m.log.Warn("cannot remove an export", "path", e.path, "err", err)
+		}
+	}
+}
+
+// prune retires every cached export that is no longer of its index's
+// current state (the index changed or is gone).
+func (c *exportCache) prune() {
+	c.mu.Lock()
+	cached := make([]*export, 0, len(c.newest))
+	for _, e := range c.newest {
+		cached = append(cached, e)
+	}
+	c.mu.Unlock()
+	for _, e := range cached {
+		in, err := c.m.store.Get(c.m.ctx, e.uid)
+		if err != nil && !errors.Is(err, index.ErrNotFound) {
+			continue // not known: keep it
+		}
+		if err == nil && e.current(in) {
+			continue
+		}
+		c.mu.Lock()
+		if c.newest[e.uid] == e {
+			c.retireLocked(e)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// usage returns how many export files there are and the bytes they take,
+// in all (uid "") or of one index.
+func (c *exportCache) usage(uid string) (files int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := range c.files {
+		if uid == "" || e.uid == uid {
+			files++
+			bytes += e.size
+		}
+	}
+	return files, bytes
+}
+
+// make exports the index into a new private file. The export is labelled
+// with the index version only if the version did not move while it was
+// written (an export is one consistent point in time, but not necessarily
+// the version read before).
 func (c *exportCache) make(in index.Info, seq int) (*export, error) {
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(c.dir, fmt.Sprintf("%s-%d-%d.ndjson", in.ID, in.Version, seq))
-	f, err := os.Create(path)
+	// An export holds the user's documents: 0600, like the data dir.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -339,9 +487,10 @@ func (c *exportCache) make(in index.Info, seq int) (*export, error) {
 	}
 	st, err := os.Stat(path)
 	if err != nil {
+		os.Remove(path)
 		return nil, err
 	}
-	e := &export{path: path, size: st.Size(), id: in.ID, version: in.Version, updatedAt: in.UpdatedAt}
+	e := &export{path: path, size: st.Size(), uid: in.UID, id: in.ID, version: in.Version, updatedAt: in.UpdatedAt}
 	if after, err := c.m.store.Get(ctx, in.UID); err != nil || after.Version != in.Version {
 		e.version = 0 // not known exactly: serve it, do not cache it
 	}

@@ -55,6 +55,7 @@ var sentinelErrno = []struct {
 	{snapshot.ErrTooLarge, syscall.EFBIG},
 	{task.ErrInvalid, syscall.EINVAL},
 	{task.ErrFinished, syscall.EPERM},
+	{task.ErrCanceled, syscall.ECANCELED},
 	{task.ErrClosed, syscall.ESHUTDOWN},
 	{syscall.ENOSPC, syscall.ENOSPC},
 	{syscall.EDQUOT, syscall.EDQUOT},

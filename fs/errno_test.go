@@ -29,6 +29,7 @@ func TestErrno(t *testing.T) {
 		{&task.Error{Code: task.CodeNoSpaceLeft}, syscall.ENOSPC},
 		{&task.Error{Code: "something_new"}, syscall.EIO},
 		{fmt.Errorf("disk: %w", syscall.ENOSPC), syscall.ENOSPC},
+		{fmt.Errorf("snapshot task 3: %w", task.ErrCanceled), syscall.ECANCELED},
 		{fmt.Errorf("odd failure"), syscall.EIO},
 	} {
 		if got := toErrno(log, "test", tt.err); got != tt.want {

@@ -73,6 +73,16 @@ type importEntry struct {
 	task    uint64    // the streaming import task, 0 if none started
 	failure task.Task // a task that failed before the commit
 	failed  bool
+	gone    bool   // dropped from the table: abandoned, failed or expired
+	note    string // why it is no archive ("empty archive"), for the status
+
+	// One writer at a time (DESIGN §5, DESIGN-NOTES "Two writers of one
+	// name"): owner is the handle that fills the file, open counts the write
+	// handles not yet released, committing is set while a flush or rename
+	// waits for the import.
+	owner      *importHandle
+	open       int
+	committing bool
 
 	commitMu sync.Mutex // one commit at a time
 }
@@ -91,6 +101,9 @@ type importTable struct {
 func newImportTable(m *mountState) *importTable {
 	return &importTable{m: m, entries: map[string]*importEntry{}, timers: map[*importEntry]*time.Timer{}}
 }
+
+// errEmptyArchive is why a file in import/ with no bytes is refused.
+const errEmptyArchive = "empty archive: the file has no bytes"
 
 // close aborts imports in progress and removes their staging files.
 func (t *importTable) close() {
@@ -141,32 +154,33 @@ func (e *importEntry) indexName() string {
 	return e.index
 }
 
-// create makes a new entry: EEXIST if the name or its index is taken,
-// EINVAL for a name that makes no index name.
-func (t *importTable) create(name string, mode uint32) (*importEntry, syscall.Errno) {
+// create makes a new entry and its first write handle, which owns it:
+// EEXIST if the name or its index is taken, EINVAL for a name that makes no
+// index name.
+func (t *importTable) create(name string, mode uint32) (*importEntry, *importHandle, syscall.Errno) {
 	idx := ""
 	if !isTempName(name) {
 		idx = importIndexName(name)
 		if err := index.ValidateUID(idx); err != nil {
 			t.m.log.Warn("import refused", "op", "create", "path", "import/"+name, "err", err)
-			return nil, syscall.EINVAL
+			return nil, nil, syscall.EINVAL
 		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, syscall.ESHUTDOWN
+		return nil, nil, syscall.ESHUTDOWN
 	}
 	if _, ok := t.entries[name]; ok {
-		return nil, syscall.EEXIST
+		return nil, nil, syscall.EEXIST
 	}
 	if idx != "" && t.takenLocked(idx, nil) {
 		t.m.log.Info("import refused: the index exists or is being imported", "op", "create", "path", "import/"+name, "index", idx)
-		return nil, syscall.EEXIST
+		return nil, nil, syscall.EEXIST
 	}
 	st, err := newStaging(t.m.store.TmpDir(), "import-*.staging")
 	if err != nil {
-		return nil, toErrno(t.m.log, "create", err)
+		return nil, nil, toErrno(t.m.log, "create", err)
 	}
 	t.seq++
 	now := time.Now()
@@ -177,8 +191,10 @@ func (t *importTable) create(name string, mode uint32) (*importEntry, syscall.Er
 	if e.mode == 0 {
 		e.mode = 0o644
 	}
+	h := &importHandle{e: e, writable: true, filling: true}
+	e.owner, e.open = h, 1
 	t.entries[name] = e
-	return e, 0
+	return e, h, 0
 }
 
 // drop removes e from the table and its staging file; the index name is
@@ -189,6 +205,7 @@ func (t *importTable) drop(e *importEntry) {
 	if t.entries[e.name] == e {
 		delete(t.entries, e.name)
 	}
+	e.gone = true
 	e.mu.Unlock()
 	if tm := t.timers[e]; tm != nil {
 		tm.Stop()
@@ -196,6 +213,20 @@ func (t *importTable) drop(e *importEntry) {
 	}
 	t.mu.Unlock()
 	e.stage.remove()
+}
+
+// abandon cancels e's import if it is still running and drops e: a writer
+// of e failed, it was unlinked, or it was left uncommitted.
+func (t *importTable) abandon(e *importEntry, why string) {
+	e.mu.Lock()
+	uid, committed, name := e.task, e.state == importCommitted, e.name
+	e.mu.Unlock()
+	if uid != 0 && !committed {
+		if _, err := t.m.engine.Cancel(uid); err == nil {
+			t.m.log.Info("import abandoned", "path", "import/"+name, "task", uid, "why", why)
+		}
+	}
+	t.drop(e)
 }
 
 // write stages data and, for a final name, starts the import on the first
@@ -214,6 +245,10 @@ func (e *importEntry) write(ctx context.Context, data []byte, off int64) (uint32
 	if e.state == importCommitted {
 		e.mu.Unlock()
 		return 0, syscall.EBADF
+	}
+	if e.gone {
+		e.mu.Unlock()
+		return 0, syscall.ECANCELED // unlinked or expired: the import is off
 	}
 	e.mu.Unlock()
 	n, err := e.stage.WriteAt(data, off)
@@ -276,9 +311,19 @@ func (e *importEntry) commit(ctx context.Context, keep bool) syscall.Errno {
 	defer e.commitMu.Unlock()
 	m := e.t.m
 	e.mu.Lock()
+	e.committing = true
+	defer func() {
+		e.mu.Lock()
+		e.committing = false
+		e.mu.Unlock()
+	}()
 	if e.state == importCommitted {
 		e.mu.Unlock()
 		return 0
+	}
+	if e.gone {
+		e.mu.Unlock()
+		return syscall.ECANCELED
 	}
 	idx, name, uid := e.index, e.name, e.task
 	e.failed = false
@@ -292,6 +337,17 @@ func (e *importEntry) commit(ctx context.Context, keep bool) syscall.Errno {
 			e.t.drop(e)
 		}
 		return errno
+	}
+	if e.stage.Size() == 0 {
+		// Truncated to nothing after the import began: no archive.
+		if uid != 0 {
+			m.engine.Cancel(uid)
+		}
+		m.log.Warn("import refused: "+errEmptyArchive, "op", "commit", "path", "import/"+name)
+		e.mu.Lock()
+		e.note = errEmptyArchive
+		e.mu.Unlock()
+		return fail(task.Task{}, syscall.EINVAL)
 	}
 	if uid == 0 {
 		if errno := e.start(ctx, idx, name, false); errno != 0 {
@@ -335,14 +391,52 @@ func (e *importEntry) commit(ctx context.Context, keep bool) syscall.Errno {
 	return 0
 }
 
-// expireLater removes a committed entry after the grace period.
+// expireLater removes e after the grace period: a committed entry, or one
+// that no handle has open any more (left uncommitted: a temporary name
+// never renamed, an interrupted close). The entry is looked at again then.
 func (t *importTable) expireLater(e *importEntry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return
 	}
-	t.timers[e] = time.AfterFunc(t.m.opts.ImportGrace, func() { t.drop(e) })
+	if old := t.timers[e]; old != nil {
+		old.Stop()
+	}
+	t.timers[e] = time.AfterFunc(t.m.opts.ImportGrace, func() { t.expire(e) })
+}
+
+// stopExpiry keeps e: a handle opened it again.
+func (t *importTable) stopExpiry(e *importEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tm := t.timers[e]; tm != nil {
+		tm.Stop()
+		delete(t.timers, e)
+	}
+}
+
+// expire drops e if it is committed or idle; an import still running (its
+// writer's close was interrupted) is looked at again a grace period later.
+func (t *importTable) expire(e *importEntry) {
+	e.mu.Lock()
+	committed, busy, uid, name := e.state == importCommitted, e.open > 0 || e.committing, e.task, e.name
+	e.mu.Unlock()
+	switch {
+	case committed:
+		t.drop(e)
+	case busy:
+		// A handle has it open again; its release re-arms the expiry.
+	default:
+		if uid != 0 {
+			if tk, err := t.m.engine.Get(uid); err == nil && !tk.Status.Finished() {
+				t.expireLater(e)
+				return
+			}
+		}
+		t.m.log.Info("import entry expired: nobody has it open and it was not committed", "path", "import/"+name)
+		t.abandon(e, "expired")
+	}
 }
 
 // rename commits a temporary entry under its final name (rsync's
@@ -358,11 +452,16 @@ func (t *importTable) rename(ctx context.Context, e *importEntry, newName string
 		return syscall.EINVAL
 	}
 	e.mu.Lock()
-	committed, oldIdx := e.state == importCommitted, e.index
+	committed, oldIdx, filling := e.state == importCommitted, e.index, e.owner != nil && e.owner.filling
 	e.mu.Unlock()
 	if committed || oldIdx != "" {
 		// A final name is renamed only by replacing it: not supported.
 		return syscall.EPERM
+	}
+	if filling {
+		// A writer has written since its last close: the bytes are not
+		// all there.
+		return syscall.EBUSY
 	}
 	oldName := e.name
 	if errno := t.move(e, newName, idx); errno != 0 {
@@ -443,12 +542,12 @@ var _ = (gofs.NodeCreater)((*importDir)(nil))
 
 // Create reserves the name (DESIGN §5) and stages what is written.
 func (d *importDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	e, errno := d.m.imports.create(name, mode)
+	e, h, errno := d.m.imports.create(name, mode)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
 	e.attr(&out.Attr)
-	return d.node(ctx, e), &importHandle{e: e}, 0, 0
+	return d.node(ctx, e), h, 0, 0
 }
 
 var _ = (gofs.NodeUnlinker)((*importDir)(nil))
@@ -460,15 +559,7 @@ func (d *importDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e == nil {
 		return syscall.ENOENT
 	}
-	e.mu.Lock()
-	uid, committed := e.task, e.state == importCommitted
-	e.mu.Unlock()
-	if uid != 0 && !committed {
-		if _, err := d.m.engine.Cancel(uid); err == nil {
-			d.m.log.Info("import abandoned", "path", "import/"+name, "task", uid)
-		}
-	}
-	d.m.imports.drop(e)
+	d.m.imports.abandon(e, "unlinked")
 	return 0
 }
 
@@ -526,9 +617,16 @@ var _ = (gofs.NodeSetattrer)((*importFile)(nil))
 func (f *importFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	e := f.e
 	if size, ok := in.GetSize(); ok {
+		h, _ := fh.(*importHandle)
 		e.mu.Lock()
 		committed := e.state == importCommitted
+		// Only the writer truncates a file being written (or anyone, one
+		// that nobody is writing).
+		busy := e.committing || e.owner != nil && e.owner != h && (h != nil || e.owner.filling)
 		e.mu.Unlock()
+		if !committed && busy {
+			return syscall.EBUSY
+		}
 		if !committed {
 			if err := e.stage.Truncate(int64(size)); err != nil {
 				return toErrno(e.t.m.log, "setattr", err)
@@ -552,40 +650,103 @@ func (f *importFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 
 var _ = (gofs.NodeOpener)((*importFile)(nil))
 
+// Open opens an entry for reading back, or for writing if nobody else is
+// writing it: a second writer gets EBUSY (DESIGN-NOTES "Two writers of one
+// name"), a committed entry EEXIST for writing (its index exists) and
+// EACCES for reading (its bytes went into the index).
 func (f *importFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	e := f.e
+	write := flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0
 	e.mu.Lock()
-	committed := e.state == importCommitted
-	e.mu.Unlock()
-	if committed {
-		// The bytes went into the index; only the attributes linger.
-		return nil, 0, syscall.EACCES
+	var errno syscall.Errno
+	switch {
+	case e.state == importCommitted && write:
+		errno = syscall.EEXIST
+	case e.state == importCommitted:
+		errno = syscall.EACCES
+	case e.gone:
+		errno = syscall.ENOENT
+	case write && (e.committing || e.owner != nil && e.owner.filling):
+		errno = syscall.EBUSY
 	}
+	if errno != 0 || !write {
+		name := e.name
+		e.mu.Unlock()
+		if errno == syscall.EBUSY {
+			e.t.m.log.Info("import refused: another open is writing this name", "op", "open", "path", "import/"+name)
+		}
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		return &importHandle{e: e}, 0, 0
+	}
+	h := &importHandle{e: e, writable: true, filling: true}
+	e.owner = h
+	e.open++
+	e.mu.Unlock()
+	e.t.stopExpiry(e)
 	if flags&syscall.O_TRUNC != 0 {
 		if err := e.stage.Truncate(0); err != nil {
+			h.Release(ctx)
 			return nil, 0, toErrno(e.t.m.log, "open", err)
 		}
 	}
-	return &importHandle{e: e}, 0, 0
+	return h, 0, 0
 }
 
-// importHandle is one open of an import entry.
+// importHandle is one open of an import entry. Its fields are guarded by
+// its entry's mu.
 type importHandle struct {
-	e     *importEntry
-	mu    sync.Mutex
-	wrote bool
+	e        *importEntry
+	writable bool
+	filling  bool          // opened, or wrote, since its last flush
+	wrote    bool          // it wrote data
+	failed   syscall.Errno // a write failed: this handle never commits
+	released bool
 }
 
 var _ = (gofs.FileWriter)((*importHandle)(nil))
 
+// Write stages data. A write that fails makes the handle fail: the import
+// is abandoned at once (freeing its space) and every later write and flush
+// of the handle fails with that errno (DESIGN §5).
 func (h *importHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n, errno := h.e.write(ctx, data, off)
-	if errno == 0 && n > 0 {
-		h.mu.Lock()
-		h.wrote = true
-		h.mu.Unlock()
+	e := h.e
+	e.mu.Lock()
+	if h.failed != 0 {
+		e.mu.Unlock()
+		return 0, h.failed
 	}
-	return n, errno
+	if e.owner != h {
+		// Another open took the file over after this handle's last close
+		// (a descriptor of it was still open): the file is no longer this
+		// handle's to fill.
+		h.failed = syscall.EBUSY
+		name := e.name
+		e.mu.Unlock()
+		e.t.m.log.Info("import write refused: another open is writing this name", "op", "write", "path", "import/"+name)
+		return 0, syscall.EBUSY
+	}
+	h.filling = true
+	e.mu.Unlock()
+	n, errno := e.write(ctx, data, off)
+	e.mu.Lock()
+	if errno != 0 {
+		h.failed = errno
+		committed, name := e.state == importCommitted, e.name
+		e.mu.Unlock()
+		if !committed {
+			e.t.m.log.Warn("import write failed: the import is abandoned", "op", "write", "path", "import/"+name, "errno", errno.Error())
+			e.t.abandon(e, "a write failed: "+errno.Error())
+		}
+		return 0, errno
+	}
+	if n > 0 {
+		h.wrote = true
+		e.note = ""
+	}
+	e.mu.Unlock()
+	return n, 0
 }
 
 var _ = (gofs.FileReader)((*importHandle)(nil))
@@ -601,21 +762,71 @@ func (h *importHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 var _ = (gofs.FileFlusher)((*importHandle)(nil))
 
 // Flush commits the import if this handle wrote data (DESIGN §5); a
-// temporary name commits at its rename instead.
+// temporary name commits at its rename instead. A handle whose write failed
+// returns that errno. A write handle that wrote nothing, closing a file that
+// has no bytes, gets EINVAL (no archive) unless another open is filling the
+// file; the entry stays for this handle to fill (bash closes a descriptor
+// of `cat > import/NAME` before cat writes) and goes at its release.
 func (h *importHandle) Flush(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	wrote := h.wrote
-	h.mu.Unlock()
-	if !wrote {
+	e := h.e
+	e.mu.Lock()
+	failed, wrote, temp, committed := h.failed, h.wrote, e.index == "", e.state == importCommitted
+	name := e.name
+	h.filling = false
+	switch {
+	case failed != 0:
+		e.mu.Unlock()
+		return failed
+	case !h.writable || committed:
+		e.mu.Unlock()
+		return 0
+	case !wrote:
+		other := e.owner != nil && e.owner != h && e.owner.filling
+		if other || e.stage.Size() > 0 {
+			e.mu.Unlock()
+			return 0
+		}
+		e.note = errEmptyArchive
+		e.mu.Unlock()
+		e.t.m.log.Warn("import refused: "+errEmptyArchive, "op", "flush", "path", "import/"+name)
+		return syscall.EINVAL
+	case temp:
+		e.mu.Unlock()
 		return 0
 	}
-	h.e.mu.Lock()
-	temp := h.e.index == ""
-	h.e.mu.Unlock()
-	if temp {
+	e.committing = true // before this handle counts as closed: no open slips in
+	e.mu.Unlock()
+	return e.commit(ctx, false)
+}
+
+var _ = (gofs.FileReleaser)((*importHandle)(nil))
+
+// Release ends a handle. An entry that no handle has open any more and that
+// is not committed is dropped at once if it has no bytes (no archive), else
+// after the grace period (a temporary name that is never renamed).
+func (h *importHandle) Release(ctx context.Context) syscall.Errno {
+	e := h.e
+	e.mu.Lock()
+	if !h.writable || h.released {
+		e.mu.Unlock()
 		return 0
 	}
-	return h.e.commit(ctx, false)
+	h.released, h.filling = true, false
+	e.open--
+	if e.owner == h {
+		e.owner = nil
+	}
+	idle := e.open == 0 && e.state != importCommitted && !e.gone && !e.committing
+	e.mu.Unlock()
+	if !idle {
+		return 0
+	}
+	if e.stage.Size() == 0 {
+		e.t.abandon(e, "empty archive")
+	} else {
+		e.t.expireLater(e)
+	}
+	return 0
 }
 
 var _ = (gofs.FileFsyncer)((*importHandle)(nil))

@@ -1,6 +1,17 @@
 package fs
 
-import "testing"
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/task"
+)
 
 func TestImportIndexName(t *testing.T) {
 	t.Parallel()
@@ -24,5 +35,133 @@ func TestImportIndexName(t *testing.T) {
 		if isTempName(name) != temp {
 			t.Errorf("isTempName(%q) = %v", name, !temp)
 		}
+	}
+}
+
+// testMount returns the state of a mount (not mounted) on a new data dir.
+func testMount(t *testing.T, grace time.Duration) *mountState {
+	t.Helper()
+	st, err := index.Open(t.TempDir(), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := task.Open(task.Options{Store: st})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	opts := Options{Store: st, Engine: eng, ImportGrace: grace}
+	opts.ensureDefaults()
+	m := newMountState(opts)
+	t.Cleanup(func() {
+		m.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		eng.Close(ctx)
+		st.Close()
+	})
+	return m
+}
+
+// TestImportOneWriter: a second write open of a name that a handle is
+// filling gets EBUSY (reading back is fine); once the first handle has
+// closed, an open takes the file over, and the first handle's later writes
+// fail. Truncate by path and rename while a writer fills the file get EBUSY.
+// (A temporary name: nothing is imported before its rename.)
+func TestImportOneWriter(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Hour)
+	ctx := context.Background()
+	e, h1, errno := m.imports.create(".x.tar.gz.AbC", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	f := &importFile{e: e}
+	if _, errno := h1.Write(ctx, []byte("first"), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	if _, _, errno := f.Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC); errno != syscall.EBUSY {
+		t.Errorf("second write open while the first fills the file: %v, want EBUSY", errno)
+	}
+	r, _, errno := f.Open(ctx, syscall.O_RDONLY)
+	if errno != 0 {
+		t.Errorf("read open while a writer fills the file: %v", errno)
+	} else {
+		r.(*importHandle).Release(ctx)
+	}
+	in := &fuse.SetAttrIn{}
+	in.Valid, in.Size = fuse.FATTR_SIZE, 0
+	if errno := f.Setattr(ctx, nil, in, &fuse.AttrOut{}); errno != syscall.EBUSY {
+		t.Errorf("truncate by path while a writer fills the file: %v, want EBUSY", errno)
+	}
+	if errno := m.imports.rename(ctx, e, "x.tar.gz"); errno != syscall.EBUSY {
+		t.Errorf("rename while a writer fills the file: %v, want EBUSY", errno)
+	}
+	if errno := h1.Flush(ctx); errno != 0 {
+		t.Fatalf("flush of a temporary name: %v", errno)
+	}
+	fh, _, errno := f.Open(ctx, syscall.O_WRONLY|syscall.O_TRUNC)
+	if errno != 0 {
+		t.Fatalf("write open after the first writer closed: %v", errno)
+	}
+	h2 := fh.(*importHandle)
+	if _, errno := h1.Write(ctx, []byte("late"), 5); errno != syscall.EBUSY {
+		t.Errorf("write of the first handle after a second took over: %v, want EBUSY", errno)
+	}
+	if errno := h1.Flush(ctx); errno != syscall.EBUSY {
+		t.Errorf("flush of the first handle after its write failed: %v, want EBUSY", errno)
+	}
+	if _, errno := h2.Write(ctx, []byte("second"), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	if got := e.stage.Size(); got != int64(len("second")) {
+		t.Errorf("staged %d bytes, want the second writer's %d", got, len("second"))
+	}
+	h1.Release(ctx)
+	h2.Flush(ctx)
+	h2.Release(ctx)
+	if m.imports.get(".x.tar.gz.AbC") != e {
+		t.Errorf("a closed temporary file with bytes went before the grace period")
+	}
+}
+
+// TestImportEmpty: a write handle that closes an empty file gets EINVAL,
+// but the entry stays while the handle is open (it may still be filled, as
+// bash's `cat >` does after closing a duplicate); it goes at the release.
+// An idle uncommitted entry with bytes goes after the grace period.
+func TestImportEmpty(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, 50*time.Millisecond)
+	ctx := context.Background()
+	_, h, errno := m.imports.create("empty", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if errno := h.Flush(ctx); errno != syscall.EINVAL {
+		t.Errorf("flush of an empty file: %v, want EINVAL", errno)
+	}
+	if m.imports.get("empty") == nil {
+		t.Fatal("the entry went at a flush, with its handle still open")
+	}
+	h.Release(ctx)
+	if m.imports.get("empty") != nil {
+		t.Error("an empty entry stayed after its last release")
+	}
+	if ents, _ := os.ReadDir(m.store.TmpDir()); len(ents) != 0 {
+		t.Errorf("DATA/tmp holds %d files after an empty import", len(ents))
+	}
+
+	e, h, _ := m.imports.create(".left.XyZ", 0o644)
+	h.Write(ctx, []byte("bytes"), 0)
+	h.Flush(ctx)
+	h.Release(ctx)
+	for deadline := time.Now().Add(10 * time.Second); m.imports.get(".left.XyZ") != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle uncommitted entry stayed 10 s with a 50 ms grace period")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(e.stage.path); !os.IsNotExist(err) {
+		t.Errorf("the expired entry's staging file: %v, want it gone", err)
 	}
 }

@@ -102,7 +102,7 @@ var _ = (gofs.NodeOpener)((*snapshotFile)(nil))
 // file it was looked up as or, for a pending node (or a stored file removed
 // by retention since), a snapshot of the index's current state, created if
 // need be. An interrupted wait returns EINTR (the task goes on); a failed
-// creation EIO.
+// creation EIO; a canceled one (rm tasks/UID.json) ECANCELED.
 func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EACCES

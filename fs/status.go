@@ -22,7 +22,16 @@ type rootStatus struct {
 	Queue         queueSummary   `json:"queue"`
 	TasksInFlight []task.Task    `json:"tasksInFlight"`
 	Imports       []importStatus `json:"imports"`
+	Exports       exportUsage    `json:"exports"`
 	RecentErrors  []task.Task    `json:"recentFailures"`
+}
+
+// exportUsage is the space that exports of documents.ndjson take in
+// DATA/tmp/exports (the current version's, cached, and older ones that a
+// reader still has open).
+type exportUsage struct {
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
 }
 
 type indexSummary struct {
@@ -44,6 +53,7 @@ type importStatus struct {
 	Size  int64  `json:"size"`
 	State string `json:"state"`
 	Task  uint64 `json:"task,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // indexStatus is MOUNT/indexes/NAME/status.json.
@@ -55,6 +65,7 @@ type indexStatus struct {
 	CreatedAt      time.Time       `json:"createdAt"`
 	UpdatedAt      time.Time       `json:"updatedAt"`
 	SizeOnDisk     int64           `json:"sizeOnDisk"`
+	ExportBytes    int64           `json:"exportBytes"`
 	LatestSnapshot *snapshotStatus `json:"latestSnapshot"`
 	TasksInFlight  []task.Task     `json:"tasksInFlight"`
 	LastError      *taskError      `json:"lastError"`
@@ -98,11 +109,11 @@ func (m *mountState) rootStatus(ctx context.Context) (rootStatus, error) {
 	}
 	for _, e := range m.imports.list() {
 		e.mu.Lock()
-		st := importStatus{Name: e.name, Index: e.index, Task: e.task, State: "writing"}
+		st := importStatus{Name: e.name, Index: e.index, Task: e.task, State: "writing", Error: e.note}
 		switch {
 		case e.state == importCommitted:
 			st.State, st.Size = "imported", e.size
-		case e.failed:
+		case e.failed || e.note != "":
 			st.State = "failed"
 		}
 		e.mu.Unlock()
@@ -111,6 +122,8 @@ func (m *mountState) rootStatus(ctx context.Context) (rootStatus, error) {
 		}
 		s.Imports = append(s.Imports, st)
 	}
+	m.exports.prune()
+	s.Exports.Files, s.Exports.Bytes = m.exports.usage("")
 	s.RecentErrors = m.engine.List(task.Filter{Statuses: []task.Status{task.Failed}, Limit: 10})
 	if s.RecentErrors == nil {
 		s.RecentErrors = []task.Task{}
@@ -141,12 +154,16 @@ func (m *mountState) rootStatusText(ctx context.Context) ([]byte, time.Time, err
 	}
 	tw.Flush()
 	writeTasks(&b, "tasks in flight", s.TasksInFlight)
+	fmt.Fprintf(&b, "\nexports of documents.ndjson: %d files, %s in DATA/tmp/exports\n", s.Exports.Files, bytesHuman(s.Exports.Bytes))
 	if len(s.Imports) > 0 {
 		fmt.Fprintf(&b, "\nimports:\n")
 		for _, im := range s.Imports {
 			fmt.Fprintf(&b, "  import/%s → %s: %s, %s", im.Name, im.Index, im.State, bytesHuman(im.Size))
 			if im.Task != 0 {
 				fmt.Fprintf(&b, ", task %d", im.Task)
+			}
+			if im.Error != "" {
+				fmt.Fprintf(&b, ": %s", im.Error)
 			}
 			b.WriteByte('\n')
 		}
@@ -170,6 +187,8 @@ func (m *mountState) indexStatus(ctx context.Context, uid string) (indexStatus, 
 		CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt, SizeOnDisk: in.SizeOnDisk,
 		TasksInFlight: m.engine.List(task.Filter{IndexUID: uid, Statuses: inFlight}),
 	}
+	m.exports.prune()
+	_, s.ExportBytes = m.exports.usage(uid)
 	if s.TasksInFlight == nil {
 		s.TasksInFlight = []task.Task{}
 	}
@@ -210,6 +229,7 @@ func (m *mountState) indexStatusText(uid string) func(context.Context) ([]byte, 
 		row("created", s.CreatedAt.Format(time.RFC3339))
 		row("updated", s.UpdatedAt.Format(time.RFC3339Nano))
 		row("size on disk", bytesHuman(s.SizeOnDisk))
+		row("exports", bytesHuman(s.ExportBytes)+" (documents.ndjson, in DATA/tmp/exports)")
 		if ls := s.LatestSnapshot; ls != nil {
 			fresh := "stale: the index changed since"
 			if ls.Fresh {

@@ -22,6 +22,8 @@ var (
 	ErrSnapshotFileNotFound = errors.New("task: snapshot file not found")
 	// ErrPayloadMissing: a document task's stored payload is gone.
 	ErrPayloadMissing = errors.New("task: payload missing")
+	// ErrCanceled: the task a caller waited for was canceled.
+	ErrCanceled = errors.New("task: canceled")
 )
 
 // Error is why a task failed: a message for people, a stable code for

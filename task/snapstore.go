@@ -330,6 +330,9 @@ func (e *Engine) Snapshot(ctx context.Context, uid string) (StoredSnapshot, erro
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
+	if t.Status == Canceled {
+		return StoredSnapshot{}, fmt.Errorf("snapshot task %d: %w", t.UID, ErrCanceled)
+	}
 	if t.Status != Succeeded {
 		if t.Error != nil {
 			return StoredSnapshot{}, t.Error

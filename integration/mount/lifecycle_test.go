@@ -29,6 +29,7 @@ func (e *env) snapshotTask(idx string) (task, bool) {
 // startCat starts `cat FILE > /dev/null` in the background.
 func startCat(t *testing.T, file string) (*exec.Cmd, chan error) {
 	cmd := exec.Command("cat", file)
+	cmd.Stderr = &lockedBuffer{}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -283,11 +284,11 @@ func TestMountAsNormalUser(t *testing.T) {
 }
 
 // TestCancelByRm: rm of a task file cancels the task; a reader blocked on
-// that snapshot gets an error.
+// that snapshot gets ECANCELED.
 func TestCancelByRm(t *testing.T) {
 	e := newEnv(t, map[string]int{"m": 20000})
 	e.mount("--snapshot-bwlimit", "1M")
-	_, done := startCat(t, e.path("indexes", "m", "snapshot.tar.gz"))
+	cmd, done := startCat(t, e.path("indexes", "m", "snapshot.tar.gz"))
 	var tk task
 	until(t, time.Minute, "the snapshot task to be processing", func() bool {
 		var ok bool
@@ -299,6 +300,9 @@ func TestCancelByRm(t *testing.T) {
 	case err := <-done:
 		if err == nil {
 			t.Error("cat of a canceled snapshot exited 0")
+		}
+		if msg := cmd.Stderr.(*lockedBuffer).String(); !strings.Contains(msg, "Operation canceled") {
+			t.Errorf("cat of a canceled snapshot said %q, want Operation canceled (ECANCELED)", msg)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("cat still blocked 30s after its snapshot task was canceled")
