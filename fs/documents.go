@@ -55,7 +55,7 @@ func (f *documentsFile) attr(in index.Info, a *fuse.Attr) {
 			size = e.size
 		}
 	}
-	fileAttr(a, 0o644, size, in.UpdatedAt)
+	f.m.fileAttr(a, 0o644, size, in.UpdatedAt)
 }
 
 var _ = (gofs.NodeGetattrer)((*documentsFile)(nil))
@@ -71,7 +71,7 @@ func (f *documentsFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fu
 	if served != nil {
 		// After an open: the size of what it got, even if the index has
 		// moved on since.
-		fileAttr(&out.Attr, 0o644, served.size, served.updatedAt)
+		f.m.fileAttr(&out.Attr, 0o644, served.size, served.updatedAt)
 		return 0
 	}
 	f.attr(in, &out.Attr)

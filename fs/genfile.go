@@ -18,6 +18,7 @@ import (
 // after open (rsync) gets every byte; otherwise it generates afresh.
 type genFile struct {
 	gofs.Inode
+	refusingFile
 	m   *mountState
 	gen func(ctx context.Context) ([]byte, time.Time, error)
 
@@ -30,21 +31,21 @@ var _ = (gofs.NodeGetattrer)((*genFile)(nil))
 
 func (g *genFile) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := f.(*genHandle); ok {
-		fileAttr(&out.Attr, 0o444, int64(len(h.data)), h.mtime)
+		g.m.fileAttr(&out.Attr, readOnlyMode, int64(len(h.data)), h.mtime)
 		return 0
 	}
 	g.mu.Lock()
 	h := g.last
 	g.mu.Unlock()
 	if h != nil {
-		fileAttr(&out.Attr, 0o444, int64(len(h.data)), h.mtime)
+		g.m.fileAttr(&out.Attr, readOnlyMode, int64(len(h.data)), h.mtime)
 		return 0
 	}
 	data, mtime, err := g.gen(ctx)
 	if err != nil {
 		return toErrno(g.m.log, "getattr", err)
 	}
-	fileAttr(&out.Attr, 0o444, int64(len(data)), mtime)
+	g.m.fileAttr(&out.Attr, readOnlyMode, int64(len(data)), mtime)
 	return 0
 }
 

@@ -500,13 +500,14 @@ func (t *importTable) move(e *importEntry, newName, idx string) syscall.Errno {
 // importDir is MOUNT/import/.
 type importDir struct {
 	gofs.Inode
+	refusingDir
 	m *mountState
 }
 
 var _ = (gofs.NodeGetattrer)((*importDir)(nil))
 
 func (d *importDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, d.m.started, 2)
+	d.m.dirAttr(&out.Attr, d.m.started, 2)
 	return 0
 }
 

@@ -20,6 +20,7 @@ const dirTimeout = time.Second
 // index and rmdir deletes one, each waiting for its task.
 type indexesDir struct {
 	gofs.Inode
+	refusingDir
 	m *mountState
 }
 
@@ -30,7 +31,7 @@ func (d *indexesDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.A
 	if ins, err := d.m.store.List(ctx); err == nil {
 		n += len(ins)
 	}
-	dirAttr(&out.Attr, d.m.indexesMtime(), uint32(n))
+	d.m.dirAttr(&out.Attr, d.m.indexesMtime(), uint32(n))
 	return 0
 }
 
@@ -47,7 +48,7 @@ func (d *indexesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 // child returns the directory node of index in, the same for as long as the
 // index is the same (a re-created index of the same name gets a new one).
 func (d *indexesDir) child(ctx context.Context, in index.Info, out *fuse.EntryOut) *gofs.Inode {
-	dirAttr(&out.Attr, in.UpdatedAt, 2)
+	d.m.dirAttr(&out.Attr, in.UpdatedAt, 2)
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirTimeout)
 	return d.NewInode(ctx, &indexDir{m: d.m, uid: in.UID, id: in.ID},
@@ -123,6 +124,7 @@ func (m *mountState) run(ctx context.Context, op string, r task.Request) (task.T
 // indexDir is MOUNT/indexes/NAME/.
 type indexDir struct {
 	gofs.Inode
+	refusingDir
 	m   *mountState
 	uid string
 	id  string // the database id: a re-created index is another directory
@@ -147,7 +149,7 @@ func (d *indexDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 	if errno != 0 {
 		return errno
 	}
-	dirAttr(&out.Attr, in.UpdatedAt, 2)
+	d.m.dirAttr(&out.Attr, in.UpdatedAt, 2)
 	out.SetTimeout(dirTimeout)
 	return 0
 }

@@ -32,8 +32,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is shown in the status files. Default: "dev".
 	Version string
-	// AllowOther lets other users than the one who mounts see the mount
-	// (FUSE allow_other). Default: false.
+	// AllowOther lets other users than the one who mounts use the mount
+	// (FUSE allow_other), as far as the modes allow: the kernel then checks
+	// them (default_permissions). Owner is the daemon's uid and gid; modes
+	// derive from the data dir's (see dirAttr). Default: false.
 	AllowOther bool
 	// ExactStat makes lookup and getattr of a stale snapshot.tar.gz wait for
 	// a fresh snapshot, for tools that trust lstat. Off by default: it makes
@@ -92,7 +94,12 @@ func Mount(mountpoint string, opts Options) (*Server, error) {
 	if err := checkMountpoint(mnt, opts.Store.Dir()); err != nil {
 		return nil, err
 	}
+	st, err := os.Stat(opts.Store.Dir())
+	if err != nil {
+		return nil, err
+	}
 	m := newMountState(opts)
+	m.perm = uint32(st.Mode().Perm())
 	root := &rootNode{m: m}
 	zero := time.Duration(0)
 	fopts := &gofs.Options{
@@ -109,6 +116,10 @@ func Mount(mountpoint string, opts Options) (*Server, error) {
 			// append.
 			ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
 			Logger:            log.New(slogWriter{opts.Logger}, "", 0),
+			// As root, mount(2) directly: no fusermount3 needed. go-fuse
+			// falls back to fusermount3 if that fails, and unmounts the
+			// same way (umount2, then fusermount3).
+			DirectMount: os.Geteuid() == 0,
 		},
 		// Timeouts are set per node; nothing is cached by default and no
 		// lookup failure is cached at all.
@@ -118,6 +129,10 @@ func Mount(mountpoint string, opts Options) (*Server, error) {
 		UID:             uint32(os.Getuid()),
 		GID:             uint32(os.Getgid()),
 		Logger:          log.New(slogWriter{opts.Logger}, "", 0),
+	}
+	if opts.AllowOther {
+		// Other users get what the modes allow, and no more.
+		fopts.MountOptions.Options = append(fopts.MountOptions.Options, "default_permissions")
 	}
 	srv, err := gofs.Mount(mnt, root, fopts)
 	if err != nil {
@@ -226,6 +241,7 @@ type mountState struct {
 	store   *index.Store
 	engine  *task.Engine
 	started time.Time // the mount time: mtime of the static directories
+	perm    uint32    // the data dir's permission bits: they mask every mode
 
 	imports *importTable // import/ entries
 	exports *exportCache // exports of documents.ndjson
@@ -280,16 +296,29 @@ func setTimes(a *fuse.Attr, t time.Time) {
 	a.SetTimes(&t, &t, &t)
 }
 
+// Modes. Every entry of the mount shows its nominal mode (directories
+// 0755, read-only files 0444, documents.ndjson 0644) masked by the
+// permission bits of the data dir, read at mount time: with the default
+// data dir mode 0700, the mount is the owner's alone (0700, 0400, 0600);
+// a data dir made 0750 lets its group read (0750, 0440, 0640), never write.
+// With --allow-other the kernel enforces these modes (default_permissions),
+// against the daemon's uid and gid as owner.
+const (
+	dirMode      = 0o755
+	readOnlyMode = 0o444
+)
+
 // dirAttr fills a directory's attributes.
-func dirAttr(a *fuse.Attr, mtime time.Time, nlink uint32) {
-	a.Mode = syscall.S_IFDIR | 0o755
+func (m *mountState) dirAttr(a *fuse.Attr, mtime time.Time, nlink uint32) {
+	a.Mode = syscall.S_IFDIR | dirMode&m.perm
 	a.Nlink = nlink
 	setTimes(a, mtime)
 }
 
-// fileAttr fills a regular file's attributes.
-func fileAttr(a *fuse.Attr, mode uint32, size int64, mtime time.Time) {
-	a.Mode = syscall.S_IFREG | mode
+// fileAttr fills a regular file's attributes; mode is its nominal mode,
+// which the data dir's permission bits mask.
+func (m *mountState) fileAttr(a *fuse.Attr, mode uint32, size int64, mtime time.Time) {
+	a.Mode = syscall.S_IFREG | mode&m.perm
 	a.Nlink = 1
 	a.Size = uint64(size)
 	a.Blocks = (uint64(size) + 511) / 512
@@ -313,6 +342,7 @@ func (w slogWriter) Write(p []byte) (int, error) {
 // rootNode is MOUNT/.
 type rootNode struct {
 	gofs.Inode
+	refusingDir
 	m *mountState
 }
 
@@ -336,7 +366,7 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 var _ = (gofs.NodeGetattrer)((*rootNode)(nil))
 
 func (r *rootNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	dirAttr(&out.Attr, r.m.started, 6)
+	r.m.dirAttr(&out.Attr, r.m.started, 6)
 	out.SetTimeout(time.Second)
 	return 0
 }

@@ -35,6 +35,7 @@ import (
 // Attribute and entry timeouts are 0: every stat asks.
 type snapshotFile struct {
 	gofs.Inode
+	refusingFile
 	m      *mountState
 	uid    string
 	stored *task.StoredSnapshot // the stored file this node was looked up as; nil for a pending node
@@ -66,10 +67,10 @@ func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.
 	}
 	if ok {
 		node := &snapshotFile{m: d.m, uid: d.uid, stored: &st}
-		fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
+		d.m.fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
 		return d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("snapshot", st.Path)}), 0
 	}
-	fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
+	d.m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	key := fmt.Sprintf("%s/%d/%d", in.ID, in.Version, in.UpdatedAt.UnixNano())
 	return d.NewInode(ctx, &snapshotFile{m: d.m, uid: d.uid}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
 }
@@ -82,15 +83,15 @@ func (f *snapshotFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	f.mu.Unlock()
 	switch {
 	case cur != nil:
-		fileAttr(&out.Attr, 0o444, cur.st.Size, cur.st.IndexUpdatedAt)
+		f.m.fileAttr(&out.Attr, 0o444, cur.st.Size, cur.st.IndexUpdatedAt)
 	case f.stored != nil:
-		fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
+		f.m.fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
 	default:
 		in, err := f.m.store.Get(ctx, f.uid)
 		if err != nil {
 			return toErrno(f.m.log, "getattr", err)
 		}
-		fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
+		f.m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	}
 	return 0
 }
@@ -129,7 +130,7 @@ func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle,
 // pick opens the file a node will serve.
 func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 	if f.stored != nil {
-		if fd, err := os.Open(f.stored.Path); err == nil {
+		if fd, err := openStored(f.m, f.stored.Path); err == nil {
 			return &servedFile{f: fd, st: *f.stored}, 0
 		}
 	}
@@ -142,7 +143,7 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 		}
 		return nil, toErrno(f.m.log, "open", err)
 	}
-	fd, err := os.Open(st.Path)
+	fd, err := openStored(f.m, st.Path)
 	if err != nil {
 		return nil, toErrno(f.m.log, "open", err)
 	}

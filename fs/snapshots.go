@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +20,7 @@ import (
 // included: they are backups).
 type snapshotsDir struct {
 	gofs.Inode
+	refusingDir
 	m *mountState
 }
 
@@ -28,7 +31,7 @@ func (d *snapshotsDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse
 	if st, err := os.Stat(d.m.store.SnapshotsDir()); err == nil {
 		mtime = st.ModTime()
 	}
-	dirAttr(&out.Attr, mtime, 2)
+	d.m.dirAttr(&out.Attr, mtime, 2)
 	return 0
 }
 
@@ -64,17 +67,18 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 var _ = (gofs.NodeLookuper)((*snapshotsDir)(nil))
 
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	st, err := os.Stat(filepath.Join(d.m.store.SnapshotsDir(), name))
+	st, err := os.Lstat(filepath.Join(d.m.store.SnapshotsDir(), name))
 	if err != nil || !st.IsDir() {
 		return nil, syscall.ENOENT
 	}
-	dirAttr(&out.Attr, st.ModTime(), 2)
+	d.m.dirAttr(&out.Attr, st.ModTime(), 2)
 	return d.NewInode(ctx, &snapshotsIndexDir{m: d.m, uid: name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("snapdir", name)}), 0
 }
 
 // snapshotsIndexDir is MOUNT/snapshots/NAME/.
 type snapshotsIndexDir struct {
 	gofs.Inode
+	refusingDir
 	m   *mountState
 	uid string
 }
@@ -86,11 +90,11 @@ func (d *snapshotsIndexDir) path(name string) string {
 var _ = (gofs.NodeGetattrer)((*snapshotsIndexDir)(nil))
 
 func (d *snapshotsIndexDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, err := os.Stat(d.path(""))
+	st, err := os.Lstat(d.path(""))
 	if err != nil {
 		return toErrno(d.m.log, "getattr", err)
 	}
-	dirAttr(&out.Attr, st.ModTime(), 2)
+	d.m.dirAttr(&out.Attr, st.ModTime(), 2)
 	return 0
 }
 
@@ -114,11 +118,11 @@ var _ = (gofs.NodeLookuper)((*snapshotsIndexDir)(nil))
 
 func (d *snapshotsIndexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	p := d.path(name)
-	st, err := os.Stat(p)
+	st, err := os.Lstat(p) // a symbolic link is no stored snapshot
 	if err != nil || !st.Mode().IsRegular() || filepath.Ext(name) != filepath.Ext(task.SnapshotSuffix) {
 		return nil, syscall.ENOENT
 	}
-	fileAttr(&out.Attr, 0o444, st.Size(), st.ModTime())
+	d.m.fileAttr(&out.Attr, readOnlyMode, st.Size(), st.ModTime())
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirTimeout)
 	return d.NewInode(ctx, &storedFile{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("stored", p)}), 0
@@ -128,6 +132,7 @@ func (d *snapshotsIndexDir) Lookup(ctx context.Context, name string, out *fuse.E
 // served by passthrough where the kernel allows.
 type storedFile struct {
 	gofs.Inode
+	refusingFile
 	m    *mountState
 	path string
 }
@@ -135,11 +140,11 @@ type storedFile struct {
 var _ = (gofs.NodeGetattrer)((*storedFile)(nil))
 
 func (f *storedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, err := os.Stat(f.path)
+	st, err := os.Lstat(f.path)
 	if err != nil {
 		return toErrno(f.m.log, "getattr", err)
 	}
-	fileAttr(&out.Attr, 0o444, st.Size(), st.ModTime())
+	f.m.fileAttr(&out.Attr, readOnlyMode, st.Size(), st.ModTime())
 	out.SetTimeout(dirTimeout)
 	return 0
 }
@@ -150,9 +155,21 @@ func (f *storedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return nil, 0, syscall.EACCES
 	}
-	fd, err := os.Open(f.path)
+	fd, err := openStored(f.m, f.path)
 	if err != nil {
 		return nil, 0, toErrno(f.m.log, "open", err)
 	}
 	return &passthroughFile{readFile: &readFile{f: fd}}, 0, 0
+}
+
+// openStored opens a file of the snapshot store with task.OpenStored, which
+// refuses what the store did not write (a symbolic link placed there, say).
+// A refusal is EACCES and a warning: someone put a file there by hand.
+func openStored(m *mountState, path string) (*os.File, error) {
+	fd, err := task.OpenStored(path)
+	if errors.Is(err, task.ErrNotStored) {
+		m.log.Warn("refused to serve a file of the snapshot store that idxfs did not write", "path", path, "err", err)
+		return nil, fmt.Errorf("%w: %w", err, syscall.EACCES)
+	}
+	return fd, err
 }

@@ -19,6 +19,7 @@ import (
 // kept can be looked up by uid); rm cancels a task.
 type tasksDir struct {
 	gofs.Inode
+	refusingDir
 	m *mountState
 }
 
@@ -29,7 +30,7 @@ func (d *tasksDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.Att
 	if ts := d.m.engine.List(task.Filter{Limit: 1}); len(ts) == 1 {
 		mtime = lastChange(ts[0])
 	}
-	dirAttr(&out.Attr, mtime, 2)
+	d.m.dirAttr(&out.Attr, mtime, 2)
 	return 0
 }
 

@@ -22,6 +22,7 @@ var (
 	ErrClosed            = errors.New("index: store is closed")
 	ErrCorrupt           = errors.New("index: corrupt index")
 	ErrReadOnly          = errors.New("index: store is read-only")
+	ErrUnsafeDataDir     = errors.New("index: unsafe data dir")
 )
 
 // DocumentError is a bad document in a payload.

@@ -21,7 +21,36 @@ const (
 	indexesDir   = "indexes"
 	snapshotsDir = "snapshots/indexes"
 	tmpDir       = "tmp"
+	payloadsDir  = "payloads" // created by the task engine; checked here
 )
+
+// layoutDirs are the directories of the layout, parents first.
+var layoutDirs = []string{metaDir, indexesDir, "snapshots", snapshotsDir, tmpDir, payloadsDir}
+
+// checkNoSymlinks refuses a data dir whose layout directories are anything
+// but directories: idxfs empties tmp/ and payloads/ and removes files in
+// indexes/ and snapshots/ at start, and must never do that to what a
+// symbolic link points at (issue 7). Missing directories are fine (they are
+// created after).
+func checkNoSymlinks(dir string) error {
+	for _, d := range layoutDirs {
+		p := filepath.Join(dir, filepath.FromSlash(d))
+		st, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return err
+		case st.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			return fmt.Errorf("data dir %s: %s is a symbolic link (to %s); idxfs never follows symbolic links in its data dir, so that it cannot empty or serve what they point at: replace it with a directory: %w",
+				dir, d, target, ErrUnsafeDataDir)
+		case !st.IsDir():
+			return fmt.Errorf("data dir %s: %s is not a directory (%s): %w", dir, d, st.Mode().Type(), ErrUnsafeDataDir)
+		}
+	}
+	return nil
+}
 
 // checkVersion reads DATA/VERSION. A missing file is written (unless
 // readOnly) if the data dir holds nothing but LOCK and the layout's own empty

@@ -82,7 +82,8 @@ type handle struct {
 
 // Open opens (creating on first use) the data directory dir: creates the
 // layout of DESIGN §2 (LOCK, VERSION, meta/, indexes/, snapshots/indexes/,
-// tmp/), refuses a VERSION newer than DataDirVersion (ErrDataDirVersion),
+// tmp/; a new data dir is mode 0700), refuses a layout directory that is a
+// symbolic link (ErrUnsafeDataDir), refuses a VERSION newer than DataDirVersion (ErrDataDirVersion),
 // takes an exclusive flock on LOCK and records this process's pid in it. A
 // second Open of the same dir, from this or another process, fails at once
 // with an error wrapping ErrLocked (a *LockedError) whose message names the
@@ -107,7 +108,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if !opts.ReadOnly {
-		if err := os.MkdirAll(abs, 0o755); err != nil {
+		// 0700: an index holds the user's documents (issue 7). An existing
+		// dir keeps its mode: the mount derives its modes from it.
+		if err := os.MkdirAll(abs, 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -126,6 +129,9 @@ func Open(dir string, opts Options) (*Store, error) {
 // open does Open's work once LOCK is held.
 func (s *Store) open() error {
 	if err := checkVersion(s.dir, s.opts.ReadOnly); err != nil {
+		return err
+	}
+	if err := checkNoSymlinks(s.dir); err != nil {
 		return err
 	}
 	if !s.opts.ReadOnly {

@@ -192,3 +192,57 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("Open beside a read-only store: %v", err)
 	}
 }
+
+// A new data dir is private: an index holds the user's documents (issue 7).
+func TestOpenCreatesPrivateDataDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	openStore(t, dir)
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != 0o700 {
+		t.Errorf("new data dir mode %04o, want 0700", got)
+	}
+}
+
+// A layout directory that is a symbolic link is refused with an error naming
+// it, and what it points at is left alone (it used to be emptied at every
+// start).
+func TestOpenRefusesSymlinkedLayoutDirs(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"tmp", "payloads", "snapshots", "snapshots/indexes", "indexes", "meta"} {
+		t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "data")
+			s := openStore(t, dir)
+			mustCreate(t, s, "a", "")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			target := t.TempDir()
+			precious := filepath.Join(target, "precious")
+			if err := os.WriteFile(precious, []byte("keep me"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, filepath.FromSlash(name))
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir, Options{})
+			if !errors.Is(err, ErrUnsafeDataDir) || !strings.Contains(err.Error(), name+" is a symbolic link") {
+				t.Fatalf("Open with a symlinked %s: %v, want ErrUnsafeDataDir naming it", name, err)
+			}
+			if b, err := os.ReadFile(precious); err != nil || string(b) != "keep me" {
+				t.Errorf("the link's target was touched: %q, %v", b, err)
+			}
+			if _, err := Open(dir, Options{ReadOnly: true}); !errors.Is(err, ErrUnsafeDataDir) {
+				t.Errorf("read-only Open with a symlinked %s: %v, want ErrUnsafeDataDir", name, err)
+			}
+		})
+	}
+}

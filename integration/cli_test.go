@@ -240,8 +240,8 @@ func checkSnapshotCreate(t *testing.T, h *harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o444 || !st.Mode().IsRegular() {
-		t.Errorf("snapshot %s: mode %v, want -r--r--r--", path, st.Mode())
+	if st.Mode().Perm() != 0o400 || !st.Mode().IsRegular() {
+		t.Errorf("snapshot %s: mode %v, want -r-------- (issue 7: the owner's, as the data dir is)", path, st.Mode())
 	}
 	stored, err := os.ReadFile(path)
 	if err != nil {

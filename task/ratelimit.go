@@ -35,3 +35,13 @@ func (r *rateWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// NewRateWriter returns w limited to rate bytes per second (rate <= 0: w
+// itself), for the CLI's copy of a snapshot to a file, which
+// --snapshot-bwlimit caps like the snapshot's own writing.
+func NewRateWriter(ctx context.Context, w io.Writer, rate int64) io.Writer {
+	if rate <= 0 {
+		return w
+	}
+	return newRateWriter(ctx, w, rate)
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,8 +81,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o444 || fi.Size() != d.Size {
-				t.Errorf("stored snapshot mode %v size %d, want 0444 and %d", fi.Mode().Perm(), fi.Size(), d.Size)
+			if fi.Mode().Perm() != StoredMode || fi.Size() != d.Size {
+				t.Errorf("stored snapshot mode %v size %d, want %04o and %d", fi.Mode().Perm(), fi.Size(), StoredMode, d.Size)
 			}
 			if want := filepath.Join(st.SnapshotsDir(), "src"); filepath.Dir(d.Path) != want ||
 				!strings.HasPrefix(filepath.Base(d.Path), "src_") || !strings.HasSuffix(d.Path, ".idx.snapshot") {
@@ -408,5 +409,78 @@ func TestSnapshotArchiveIsValid(t *testing.T) {
 	}
 	if time.Since(md.CreatedAt) > time.Hour {
 		t.Errorf("createdAt %v", md.CreatedAt)
+	}
+}
+
+// TestSnapshotStoreNeverFollowsLinks: a symbolic link, a FIFO or a writable
+// file placed in the snapshot store by hand is neither listed, nor opened,
+// nor the fresh snapshot of an index, and a symlinked index directory of the
+// store is not followed (issue 7: a link in the store served a 0600 file).
+func TestSnapshotStoreNeverFollowsLinks(t *testing.T) {
+	t.Parallel()
+	e, st := testEngine(t, Options{})
+	e.Start()
+	createIndex(t, e, "src")
+	mustSucceed(t, addDocs(t, e, "src", docs(1, 10)))
+	d := snapshotOf(t, e, "src")
+	if _, err := OpenStored(d.Path); err != nil {
+		t.Fatalf("OpenStored of a stored snapshot: %v", err)
+	}
+
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(d.Path)
+	link := filepath.Join(dir, "src_20990101T000000.000000Z"+SnapshotSuffix)
+	if err := os.Symlink(d.Path, link); err != nil { // a newer-looking link to a valid archive
+		t.Fatal(err)
+	}
+	toSecret := filepath.Join(dir, "src_20990102T000000.000000Z"+SnapshotSuffix)
+	if err := os.Symlink(secret, toSecret); err != nil {
+		t.Fatal(err)
+	}
+	writable := filepath.Join(dir, "src_20990103T000000.000000Z"+SnapshotSuffix)
+	if err := os.WriteFile(writable, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "src_20990104T000000.000000Z"+SnapshotSuffix)
+	if err := syscall.Mkfifo(fifo, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{link, toSecret, writable, fifo} {
+		if f, err := OpenStored(p); !errors.Is(err, ErrNotStored) {
+			if f != nil {
+				f.Close()
+			}
+			t.Errorf("OpenStored(%s): %v, want ErrNotStored", filepath.Base(p), err)
+		}
+	}
+	// A symlinked index directory in the store.
+	other := filepath.Join(st.SnapshotsDir(), "other")
+	if err := os.Symlink(dir, other); err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.Snapshots("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Path != d.Path {
+		t.Errorf("Snapshots lists %+v, want only %s", list, d.Path)
+	}
+	if l, err := e.Snapshots("other"); err != nil || len(l) != 0 {
+		t.Errorf("Snapshots(other) through a symlinked directory: %+v, %v", l, err)
+	}
+	// Reopened, the store still picks the real snapshot as the newest.
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Open(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e2.Close(context.Background()) })
+	if fresh, ok, err := e2.FreshSnapshot(context.Background(), "src"); err != nil || !ok || fresh.Path != d.Path {
+		t.Errorf("FreshSnapshot after reopen: %+v, %v, %v; want %s", fresh, ok, err, d.Path)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/idxfs/idxfs/snapshot"
@@ -85,10 +86,30 @@ func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
 	return s, nil
 }
 
+// checkStoreDir refuses a directory of the store that is not a directory
+// (a symbolic link put there by hand): the store never follows one.
+func checkStoreDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("task: snapshot store: %s is not a directory (%s): %w", dir, fi.Mode().Type(), ErrNotStored)
+	}
+	return nil
+}
+
 // names lists the stored snapshot files of uid, oldest first (names sort by
-// creation time).
+// creation time). A uid directory that is a symbolic link holds none.
 func (s *snapStore) names(uid string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(s.dir, uid))
+	dir := filepath.Join(s.dir, uid)
+	if err := checkStoreDir(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		s.log.Warn("snapshot store: skipped", "path", dir, "err", err)
+		return nil, nil
+	}
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
@@ -104,8 +125,57 @@ func (s *snapStore) names(uid string) ([]string, error) {
 	return out, nil
 }
 
+// StoredMode is the mode of a stored snapshot: read-only, and only for the
+// owner, like the data dir (issue 7). Others read snapshots through the
+// mount, whose modes derive from the data dir's (fs.Options).
+const StoredMode = 0o400
+
+// ErrNotStored: a path in the snapshot store is not a file the store wrote
+// (a symbolic link, a device, a file of another owner or a writable one).
+var ErrNotStored = errors.New("task: not a stored snapshot")
+
+// OpenStored opens a file of the snapshot store for reading, without
+// following a symbolic link (O_NOFOLLOW) or blocking on a FIFO, and only if
+// it is what the store writes: a regular file with no write permission
+// (StoredMode, or 0444 from older versions) of this process's user (any
+// user's, for root, which may serve a data dir another user made). Anything else
+// was put there by hand and is refused with ErrNotStored, so that the mount
+// never serves what a link points at.
+func OpenStored(path string) (*os.File, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: a symbolic link: %w", path, ErrNotStored)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		err = fmt.Errorf("%s: not a regular file: %w", path, ErrNotStored)
+	case int(st.Uid) != os.Geteuid() && os.Geteuid() != 0:
+		err = fmt.Errorf("%s: owned by uid %d, not by idxfs's user: %w", path, st.Uid, ErrNotStored)
+	case st.Mode&0o222 != 0:
+		err = fmt.Errorf("%s: writable (mode %04o), not as the store leaves its files: %w", path, st.Mode&0o7777, ErrNotStored)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	// Back to blocking reads (a regular file never blocks anyway).
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 func readStored(path string) (StoredSnapshot, error) {
-	f, err := os.Open(path)
+	f, err := OpenStored(path)
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
@@ -136,18 +206,18 @@ func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (Stor
 	if !ok || !st.matches(version, updatedAt) {
 		return StoredSnapshot{}, false
 	}
-	if _, err := os.Stat(st.Path); err != nil {
-		// Removed by hand: forget it.
+	if fi, err := os.Lstat(st.Path); err != nil || !fi.Mode().IsRegular() {
+		// Removed (or replaced) by hand: forget it.
 		delete(s.newest, uid)
 		return StoredSnapshot{}, false
 	}
 	return st, true
 }
 
-// add moves the completed archive tmpPath into the store, read-only, then
-// removes the oldest snapshots of uid beyond keep.
+// add moves the completed archive tmpPath into the store, mode StoredMode,
+// then removes the oldest snapshots of uid beyond keep.
 func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (StoredSnapshot, error) {
-	if err := os.Chmod(tmpPath, 0o444); err != nil {
+	if err := os.Chmod(tmpPath, StoredMode); err != nil {
 		return StoredSnapshot{}, err
 	}
 	fi, err := os.Stat(tmpPath)
@@ -155,7 +225,10 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		return StoredSnapshot{}, err
 	}
 	dir := filepath.Join(s.dir, uid)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return StoredSnapshot{}, err
+	}
+	if err := checkStoreDir(dir); err != nil {
 		return StoredSnapshot{}, err
 	}
 	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format("20060102T150405.000000Z"), SnapshotSuffix)

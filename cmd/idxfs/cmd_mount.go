@@ -38,10 +38,13 @@ func mountCommand(g *globalOptions) *cli.Command {
 		ArgsUsage: "DATA_DIR MOUNTPOINT  (with --demo: [DATA_DIR] MOUNTPOINT)",
 		Description: "The mount: status, status.json, indexes/NAME/{snapshot.tar.gz,documents.ndjson,status,status.json},\n" +
 			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
-			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.",
+			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.\n" +
+			"Everything is owned by the user running idxfs, with modes that follow the data dir's: a new\n" +
+			"data dir is 0700, so the mount is that user's alone; a data dir made 0750 (0755) lets its group\n" +
+			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "demo", Usage: "mount the embedded demo index (movies); without DATA_DIR, in a temporary data dir removed at exit"},
-			&cli.BoolFlag{Name: "allow-other", Usage: "let other users see the mount (FUSE allow_other)"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (FUSE allow_other) as far as its modes allow, which the kernel then enforces (default_permissions): they read what the data dir's mode lets them, and change nothing"},
 			&cli.BoolFlag{Name: "exact-stat", Usage: "make stat of a stale snapshot.tar.gz wait for a fresh snapshot (for tar); ls -l then snapshots every index"},
 			&cli.DurationFlag{Name: "import-grace", Value: 30 * time.Second, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 10 * time.Second, Usage: "how long tasks in flight may finish at shutdown before they are canceled"},

@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -120,6 +123,9 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 		// every other command.
 		w.out = g.stderr
 	}
+	if output != "" && output != "-" {
+		removeStalePartials(filepath.Dir(output), g.stderr)
+	}
 	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		t, err := e.submit(ctx, w, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx})
 		if err != nil || w.NoWait {
@@ -138,12 +144,16 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 		case "-":
 			return copyTo(g.stdout, d.Path)
 		}
-		return copyFileAtomic(ctx, d.Path, output)
+		rate, err := parseSize(g.BWLimit)
+		if err != nil {
+			return err
+		}
+		return copyFileAtomic(ctx, d.Path, output, rate)
 	})
 }
 
 func copyTo(w io.Writer, path string) error {
-	f, err := os.Open(path)
+	f, err := task.OpenStored(path)
 	if err != nil {
 		return err
 	}
@@ -152,29 +162,72 @@ func copyTo(w io.Writer, path string) error {
 	return err
 }
 
-// copyFileAtomic copies src to dst through a temporary file in dst's
-// directory: dst is either the whole archive or untouched.
-func copyFileAtomic(ctx context.Context, src, dst string) (err error) {
-	in, err := os.Open(src)
+// partialSuffix ends the temporary name under which `snapshot create -o
+// FILE` writes FILE: .FILE.<pid>.idxfs-partial, in FILE's directory. The pid
+// tells a later run whether the writer is gone (killed: SIGKILL leaves no
+// chance to clean up), and then the file is removed.
+const partialSuffix = ".idxfs-partial"
+
+func partialName(dst string, pid int) string {
+	return filepath.Join(filepath.Dir(dst), fmt.Sprintf(".%s.%d%s", filepath.Base(dst), pid, partialSuffix))
+}
+
+// removeStalePartials removes the partial files in dir whose writer no longer
+// runs, saying so on w. Errors are ignored: it is housekeeping.
+func removeStalePartials(dir string, w io.Writer) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, partialSuffix) {
+			continue
+		}
+		rest := strings.TrimSuffix(name, partialSuffix)
+		i := strings.LastIndexByte(rest, '.')
+		if i < 1 {
+			continue
+		}
+		pid, err := strconv.Atoi(rest[i+1:])
+		if err != nil || pid <= 0 || pid != os.Getpid() && processRuns(pid) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, name)) == nil {
+			fmt.Fprintf(w, "idxfs: removed %s, left by an interrupted snapshot create -o (pid %d)\n", filepath.Join(dir, name), pid)
+		}
+	}
+}
+
+// processRuns reports whether a process pid exists (of any user).
+func processRuns(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// copyFileAtomic copies the stored snapshot src to dst through a partial
+// file in dst's directory (at most rate bytes per second if rate > 0): dst
+// is either the whole archive or untouched. dst gets the mode a new file
+// gets (0666 less the umask), as with cp.
+func copyFileAtomic(ctx context.Context, src, dst string, rate int64) (err error) {
+	in, err := task.OpenStored(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+	name := partialName(dst, os.Getpid())
+	tmp, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			os.Remove(name)
 		}
 	}()
-	if _, err = io.Copy(tmp, ctxReader{ctx, in}); err != nil {
+	if _, err = io.Copy(task.NewRateWriter(ctx, tmp, rate), ctxReader{ctx, in}); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
 	}
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
@@ -182,7 +235,7 @@ func copyFileAtomic(ctx context.Context, src, dst string) (err error) {
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	return os.Rename(tmp.Name(), dst)
+	return os.Rename(name, dst)
 }
 
 type ctxReader struct {

@@ -56,7 +56,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &te):
 		return taskErrorExit(te.Code)
-	case errors.Is(err, index.ErrLocked), errors.Is(err, index.ErrDataDirVersion):
+	case errors.Is(err, index.ErrLocked), errors.Is(err, index.ErrDataDirVersion), errors.Is(err, index.ErrUnsafeDataDir):
 		return exitDataDir
 	case errors.Is(err, index.ErrNotFound), errors.Is(err, index.ErrDocumentNotFound),
 		errors.Is(err, task.ErrTaskNotFound), errors.Is(err, task.ErrSnapshotFileNotFound),
