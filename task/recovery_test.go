@@ -21,6 +21,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	if spec := os.Getenv(truthChildEnv); spec != "" {
+		truthChild(spec)
+		return
+	}
 	os.Exit(m.Run())
 }
 
