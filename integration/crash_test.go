@@ -285,7 +285,7 @@ func (r *crashRun) mount() *crashDaemon {
 	}
 	go func() { d.cmd.Wait(); close(d.done) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for !mounted(r.mnt) {
+	for !bintest.Mounted(r.mnt) {
 		select {
 		case <-d.done:
 			r.t.Fatalf("idxfs mount exited before mounting:\n%s", d.out.String())
@@ -320,7 +320,7 @@ func (d *crashDaemon) stop(t *testing.T, term bool) {
 
 // clearMount unmounts the mountpoint, dead or alive, until it is not one.
 func (r *crashRun) clearMount() {
-	for i := 0; mounted(r.mnt); i++ {
+	for i := 0; bintest.Mounted(r.mnt); i++ {
 		if i == 50 {
 			r.t.Errorf("%s is still mounted", r.mnt)
 			return
@@ -328,24 +328,10 @@ func (r *crashRun) clearMount() {
 		if exec.Command("fusermount3", "-u", r.mnt).Run() != nil {
 			exec.Command("umount", "-l", r.mnt).Run()
 		}
-		if mounted(r.mnt) {
+		if bintest.Mounted(r.mnt) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-}
-
-// mounted reports whether path is a mountpoint, from /proc/self/mountinfo.
-func mounted(path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
-			return true
-		}
-	}
-	return false
 }
 
 // crashTask is what the checks read of a task.

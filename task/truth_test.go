@@ -355,16 +355,7 @@ func TestTaskTruthAfterKill(t *testing.T) {
 				t.Fatalf("child was not killed (%v):\n%s", err, out)
 			}
 
-			st, err := index.Open(dir, index.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			e, err := Open(Options{Store: st})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close(context.Background())
+			e, st := reopen(t, dir)
 			last := e.List(Filter{Limit: 1})
 			if len(last) != 1 || last[0].Type != c.req(dir).Kind {
 				t.Fatalf("newest task after restart: %+v", last)
@@ -383,4 +374,24 @@ func TestTaskTruthAfterKill(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reopen opens the data dir a killed child left, as the next start would,
+// and closes it at the end of the test. The scheduler does not run yet.
+func reopen(t *testing.T, dir string) (*Engine, *index.Store) {
+	t.Helper()
+	st, err := index.Open(dir, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Options{Store: st})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close(context.Background())
+		st.Close()
+	})
+	return e, st
 }
