@@ -2,8 +2,11 @@ package integration
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -46,6 +49,9 @@ type crashRun struct {
 	indexes  map[string]int // index → documents it must hold
 	ranges   [][2]int       // ids added to "base", ascending
 	pending  [2]int         // the ids the current iteration adds to base
+	bigRev   int            // the revision "big" holds (bigDocs documents)
+	bigNext  int            // the revision the current iteration writes to big (0: none)
+	bigSums  map[int]string // revision → SHA-256 of its export
 	archive  string         // an archive of base as it was after setup
 	archDocs int
 	checked  map[string]bool // stored snapshots verified, indexes exported
@@ -75,6 +81,9 @@ var crashScenarios = []crashScenario{
 	}},
 	{name: "cli documents add", start: func(r *crashRun) *exec.Cmd {
 		return r.cli("documents", "add", "base", r.payload())
+	}},
+	{name: "cli documents replace, several batches", start: func(r *crashRun) *exec.Cmd {
+		return r.cli("documents", "replace", "big", r.bigPayload())
 	}},
 	{name: "cli index create", start: func(r *crashRun) *exec.Cmd {
 		return r.cli("index", "create", r.newName("c"), "--primary-key", "id")
@@ -156,6 +165,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("iteration %d (%s) broke an invariant; IDXFS_CRASH_SEED=%d repeats the run", i, sc.name, seed)
 		}
 	}
+	r.check(map[string]bool{"base": true, "big": true})
 	t.Logf("crash test: %d kills, seed %d", r.kills, seed)
 }
 
@@ -167,8 +177,9 @@ func (r *crashRun) setup() {
 	r.h.must("snapshot", "create", "base", "-o", r.archive)
 	r.archDocs = r.nextID - 1
 	r.indexes["base"] = 0 // counted from the ranges
-	r.account()
-	r.check()
+	r.h.must("index", "create", "big", "--primary-key", "id")
+	r.h.must("documents", "add", "big", r.bigPayload())
+	r.check(r.account())
 }
 
 // cli is the CLI on the data dir, with args.
@@ -198,12 +209,38 @@ func (r *crashRun) payload() string {
 	return r.h.write("payload.ndjson", ndjson(r.pending[0], r.pending[1], 0))
 }
 
+// bigDocs documents of about 1 KiB make "big" about 20 MiB: more than one
+// batch of pass 2 (16 MiB), so that a kill can fall between two commits.
+const bigDocs = 20_000
+
+// bigPayload writes the next revision of every document of big.
+func (r *crashRun) bigPayload() string {
+	r.bigNext = r.bigRev + 1
+	if r.bigSums == nil {
+		r.bigSums = map[int]string{}
+	}
+	p := r.h.path("big.ndjson")
+	f, err := os.Create(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := sha256.New()
+	if err := writeNDJSON(io.MultiWriter(f, h), 1, bigDocs+1, r.bigNext, 1000); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.bigSums[r.bigNext] = hex.EncodeToString(h.Sum(nil))
+	return p
+}
+
 // iterate runs sc and kills it at a random point, restarts idxfs and checks
 // the invariants. The first run of a scenario is not killed: it measures
 // how long the operation takes, and the kill falls in that time (+20%).
 func (r *crashRun) iterate(i int, sc crashScenario) {
 	t := r.t
-	r.pending = [2]int{}
+	r.pending, r.bigNext = [2]int{}, 0
 	var d *crashDaemon
 	if sc.prep != nil {
 		sc.prep(r)
@@ -255,8 +292,8 @@ func (r *crashRun) iterate(i int, sc crashScenario) {
 	}
 	t.Logf("iteration %d: %s: %s (%s)", i, sc.name, what, strings.TrimSpace(lastLine(out.String())))
 	r.restart()
-	r.account()
-	r.check()
+	r.check(r.account())
+	r.trim()
 }
 
 func lastLine(s string) string {
@@ -412,15 +449,18 @@ func (r *crashRun) restart() {
 	}
 }
 
-// account applies what the tasks since the last check say they did.
-func (r *crashRun) account() {
+// account applies what the tasks since the last check say they did, and
+// returns the indexes they were about.
+func (r *crashRun) account() map[string]bool {
 	t := r.t
 	additions := 0
+	touched := map[string]bool{}
 	for _, tk := range r.tasks() {
 		if tk.UID <= r.lastUID {
 			continue
 		}
 		r.lastUID = tk.UID
+		touched[tk.IndexUID] = true
 		if tk.Status != "succeeded" {
 			if tk.Status != "failed" && tk.Status != "canceled" {
 				t.Errorf("task %d (%s of %s) is %s after the queue drained", tk.UID, tk.Type, tk.IndexUID, tk.Status)
@@ -435,6 +475,10 @@ func (r *crashRun) account() {
 		case "indexDeletion":
 			delete(r.indexes, tk.IndexUID)
 		case "documentAdditionOrUpdate":
+			if tk.IndexUID == "big" && r.bigNext != 0 {
+				r.bigRev, r.bigNext = r.bigNext, 0
+				continue
+			}
 			if tk.IndexUID != "base" || r.pending == [2]int{} || additions > 0 {
 				t.Errorf("unexpected addition: task %d %s", tk.UID, tk.Details)
 				continue
@@ -443,10 +487,31 @@ func (r *crashRun) account() {
 			r.ranges = append(r.ranges, r.pending)
 		}
 	}
+	return touched
 }
 
-// check asserts the invariants.
-func (r *crashRun) check() {
+// trim deletes indexes (not killed) when there are many, so that a long
+// run does not slow down as they pile up.
+func (r *crashRun) trim() {
+	if len(r.indexes) <= 25 {
+		return
+	}
+	var names []string
+	for name := range r.indexes {
+		if name != "base" && name != "big" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names[:len(names)-15] {
+		r.h.must("index", "delete", name)
+	}
+	r.account()
+}
+
+// check asserts the invariants. The documents of base and big, which
+// grow large, are compared when a task was about them.
+func (r *crashRun) check(touched map[string]bool) {
 	t := r.t
 	// Indexes: those the tasks say, each whole.
 	var list []indexInfo
@@ -464,6 +529,9 @@ func (r *crashRun) check() {
 		want[name] = n
 	}
 	want["base"] = baseDocs
+	if r.bigRev > 0 {
+		want["big"] = bigDocs
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("indexes (documents) %v, but the succeeded tasks say %v", got, want)
 	}
@@ -471,11 +539,18 @@ func (r *crashRun) check() {
 	for _, rg := range r.ranges {
 		exp.Write(ndjson(rg[0], rg[1], 0))
 	}
-	if out := r.h.must("documents", "export", "base"); out != exp.String() {
-		t.Errorf("base holds %d bytes of documents, the succeeded additions %d", len(out), exp.Len())
+	if touched["base"] {
+		if out := r.h.must("documents", "export", "base"); out != exp.String() {
+			t.Errorf("base holds %d bytes of documents, the succeeded additions %d", len(out), exp.Len())
+		}
+	}
+	if touched["big"] {
+		if out := r.h.must("documents", "export", "big"); fmt.Sprintf("%x", sha256.Sum256([]byte(out))) != r.bigSums[r.bigRev] {
+			t.Errorf("big does not hold revision %d, the last its succeeded tasks wrote", r.bigRev)
+		}
 	}
 	for name, n := range got {
-		if name == "base" || r.checked["index "+name] {
+		if name == "base" || name == "big" || r.checked["index "+name] {
 			continue
 		}
 		out := r.h.must("documents", "export", name)
