@@ -165,7 +165,7 @@ func TestCrash(t *testing.T) {
 			t.Fatalf("iteration %d (%s) broke an invariant; IDXFS_CRASH_SEED=%d repeats the run", i, sc.name, seed)
 		}
 	}
-	r.check(map[string]bool{"base": true, "big": true})
+	r.check(accounted{touched: map[string]bool{"base": true, "big": true}})
 	t.Logf("crash test: %d kills, seed %d", r.kills, seed)
 }
 
@@ -449,12 +449,17 @@ func (r *crashRun) restart() {
 	}
 }
 
-// account applies what the tasks since the last check say they did, and
-// returns the indexes they were about.
-func (r *crashRun) account() map[string]bool {
+// accounted is what the tasks of an iteration were about.
+type accounted struct {
+	touched map[string]bool // the indexes of its tasks
+	made    map[string]bool // the snapshots its tasks say they stored
+}
+
+// account applies what the tasks since the last check say they did.
+func (r *crashRun) account() accounted {
 	t := r.t
 	additions := 0
-	touched := map[string]bool{}
+	touched, made := map[string]bool{}, map[string]bool{}
 	for _, tk := range r.tasks() {
 		if tk.UID <= r.lastUID {
 			continue
@@ -468,6 +473,17 @@ func (r *crashRun) account() map[string]bool {
 			continue
 		}
 		switch tk.Type {
+		case "singleIndexSnapshotCreation":
+			var d struct {
+				Path   string `json:"path"`
+				Reused bool   `json:"reused"`
+			}
+			if err := json.Unmarshal(tk.Details, &d); err != nil || d.Path == "" {
+				t.Errorf("succeeded snapshot task %d without a path: %s", tk.UID, tk.Details)
+			}
+			if !d.Reused {
+				made[d.Path] = true
+			}
 		case "indexCreation":
 			r.indexes[tk.IndexUID] = 0
 		case "singleIndexSnapshotImport":
@@ -487,7 +503,7 @@ func (r *crashRun) account() map[string]bool {
 			r.ranges = append(r.ranges, r.pending)
 		}
 	}
-	return touched
+	return accounted{touched, made}
 }
 
 // trim deletes indexes (not killed) when there are many, so that a long
@@ -511,7 +527,8 @@ func (r *crashRun) trim() {
 
 // check asserts the invariants. The documents of base and big, which
 // grow large, are compared when a task was about them.
-func (r *crashRun) check(touched map[string]bool) {
+func (r *crashRun) check(a accounted) {
+	touched := a.touched
 	t := r.t
 	// Indexes: those the tasks say, each whole.
 	var list []indexInfo
@@ -573,11 +590,20 @@ func (r *crashRun) check(touched map[string]bool) {
 			t.Errorf("%s/ holds %v after the restart", dir, names)
 		}
 	}
-	// Every stored snapshot verifies.
+	// Every stored snapshot verifies, and was stored by a task that says
+	// it succeeded.
 	stored, _ := filepath.Glob(filepath.Join(r.h.data, "snapshots", "indexes", "*", "*"))
+	for p := range a.made {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a snapshot task says it succeeded, but its snapshot is not stored: %v", err)
+		}
+	}
 	for _, p := range stored {
 		if r.checked[p] {
 			continue
+		}
+		if !a.made[p] {
+			t.Errorf("stored snapshot %s appeared, but no task says it succeeded in making it", p)
 		}
 		if _, stderr, code := r.h.run("snapshot", "verify", p); code != 0 {
 			t.Errorf("stored snapshot %s does not verify: %s", p, stderr)
