@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -276,18 +277,27 @@ func (r *crashRun) iterate(i int, sc crashScenario) {
 			what = fmt.Sprintf("ended before the kill at %v", killAt.Round(time.Millisecond))
 		}
 	}
+	if d != nil && measured {
+		// The mount goes before the tool is waited for: a tool blocked on
+		// a request to a dead daemon is freed by the end of the mount.
+		d.stop(t, r.mnt, false)
+		r.clearMount()
+	}
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
 		cmd.Process.Kill()
-		<-done
 		t.Errorf("%s did not end", sc.name)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second): // unkillable: leave it
+		}
 	}
 	if !measured {
 		r.cost[sc.name] = time.Since(start)
 	}
-	if d != nil {
-		d.stop(t, !measured)
+	if d != nil && !measured {
+		d.stop(t, r.mnt, true)
 		r.clearMount()
 	}
 	t.Logf("iteration %d: %s: %s (%s)", i, sc.name, what, strings.TrimSpace(lastLine(out.String())))
@@ -307,8 +317,26 @@ func lastLine(s string) string {
 // crashDaemon is a running idxfs mount.
 type crashDaemon struct {
 	cmd  *exec.Cmd
-	out  bytes.Buffer
+	out  syncBuffer
 	done chan struct{}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // mount mounts the data dir and waits until it serves.
@@ -322,7 +350,9 @@ func (r *crashRun) mount() *crashDaemon {
 	}
 	go func() { d.cmd.Wait(); close(d.done) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for !bintest.Mounted(r.mnt) {
+	// Mounted, and past fs.Mount (which opens a file on the mount, go-fuse's
+	// poll hack): the daemon says so.
+	for !bintest.Mounted(r.mnt) || !strings.Contains(d.out.String(), " mounted at ") {
 		select {
 		case <-d.done:
 			r.t.Fatalf("idxfs mount exited before mounting:\n%s", d.out.String())
@@ -338,17 +368,26 @@ func (r *crashRun) mount() *crashDaemon {
 }
 
 // stop ends the daemon: with SIGTERM if term (it must then exit 0), else it
-// was killed and is only waited for.
-func (d *crashDaemon) stop(t *testing.T, term bool) {
+// was killed and is only waited for. A daemon that does not end is reported
+// and its FUSE connection aborted (as root), so that nothing stays blocked.
+func (d *crashDaemon) stop(t *testing.T, mnt string, term bool) {
+	limit := 10 * time.Second
 	if term {
 		d.cmd.Process.Signal(syscall.SIGTERM)
+		limit = time.Minute
 	}
 	select {
 	case <-d.done:
-	case <-time.After(time.Minute):
+	case <-time.After(limit):
 		d.cmd.Process.Kill()
-		<-d.done
-		t.Errorf("idxfs mount did not exit:\n%s", d.out.String())
+		state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stack", d.cmd.Process.Pid))
+		t.Errorf("idxfs mount did not exit (kernel stack:\n%s); aborting its FUSE connection\n%s", state, d.out.String())
+		syscall.Unmount(mnt, syscall.MNT_FORCE) // aborts a FUSE connection
+		select {
+		case <-d.done:
+		case <-time.After(10 * time.Second): // unkillable: leave it
+			return
+		}
 	}
 	if term && d.cmd.ProcessState.ExitCode() != 0 {
 		t.Errorf("idxfs mount exited %d:\n%s", d.cmd.ProcessState.ExitCode(), d.out.String())
@@ -434,7 +473,7 @@ func (r *crashRun) restart() {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		d.stop(t, true)
+		d.stop(t, r.mnt, true)
 		r.clearMount()
 	}
 	for i := 0; ; i++ {
