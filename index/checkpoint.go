@@ -185,11 +185,12 @@ func isMetaKey(key []byte) bool {
 
 // Adopt registers the pebble database in dir (typically in tmp/, already
 // checked with Inspect) as index uid: it is renamed into indexes/<new id>,
-// then the map entry is written (synced). ErrInvalidUID, ErrExists (checked
-// again here, atomically with the registration). On error dir is left where
-// it was, for the caller to remove. dir must be on the data dir's file
-// system (rename).
-func (s *Store) Adopt(ctx context.Context, uid, dir string) (Info, error) {
+// then the map entry is written (synced, with the Writes in with).
+// ErrInvalidUID, ErrExists (checked again here, atomically with the
+// registration). On error dir is left where it was, for the caller to
+// remove; once the map entry is committed Adopt returns no error. dir must
+// be on the data dir's file system (rename).
+func (s *Store) Adopt(ctx context.Context, uid, dir string, with ...Writes) (Info, error) {
 	if err := ValidateUID(uid); err != nil {
 		return Info{}, err
 	}
@@ -220,7 +221,7 @@ func (s *Store) Adopt(ctx context.Context, uid, dir string) (Info, error) {
 	if err := renameDurable(dir, target); err != nil {
 		return Info{}, fmt.Errorf("index %q: adopt: %w", uid, err)
 	}
-	h, err := s.register(uid, id)
+	h, err := s.register(uid, id, with)
 	if err != nil {
 		if rerr := renameDurable(target, dir); rerr != nil {
 			// Left in indexes/ without a map entry: the next Open removes it.
@@ -228,10 +229,7 @@ func (s *Store) Adopt(ctx context.Context, uid, dir string) (Info, error) {
 		}
 		return Info{}, err
 	}
-	info, err := s.info(h)
-	if err != nil {
-		return Info{}, err
-	}
+	info := s.registeredInfo(h, "")
 	s.log.Info("index adopted", "index", uid, "id", id, "documents", info.Documents, "version", info.Version)
 	return info, nil
 }

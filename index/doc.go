@@ -40,6 +40,8 @@
 //	m/createdAt    RFC 3339 with nanoseconds, UTC
 //	m/updatedAt    RFC 3339 with nanoseconds, UTC
 //	m/count        uint64 big-endian: the number of documents
+//	m/lastWrite    JSON {tag, result} of the last document write that had a
+//	               WriteOptions.Tag, written in the batch that completes it
 //	d<encoded id>  a document, stored as the compact JSON object it was given as
 //
 // version, updatedAt and count are written in the same batch as the change

@@ -23,6 +23,17 @@ type WriteOptions struct {
 	// the current pass and the payload's size. Pass 1 validates, pass 2
 	// applies.
 	Progress func(pass int, done, total int64)
+	// Tag, if set, is recorded with the write's result in the batch that
+	// completes the write; LastWrite returns them. A caller that records
+	// its writes elsewhere (the task queue) tells by it, after a crash,
+	// whether a write it started was completed.
+	Tag string
+}
+
+// DeleteOptions configure DeleteDocuments.
+type DeleteOptions struct {
+	// Tag: as WriteOptions.Tag.
+	Tag string
 }
 
 // WriteResult says what a document write did.
@@ -30,7 +41,8 @@ type WriteResult struct {
 	Received   uint64 `json:"receivedDocuments"` // documents in the payload
 	Indexed    uint64 `json:"indexedDocuments"`  // distinct documents written (added or replaced)
 	PrimaryKey string `json:"primaryKey"`
-	Version    uint64 `json:"version"` // the index version after the write
+	Version    uint64 `json:"version"`                    // the index version after the write
+	Deleted    uint64 `json:"deletedDocuments,omitempty"` // DeleteDocuments: documents deleted
 }
 
 // AddDocuments adds documents from payload, replacing those with the same
@@ -104,7 +116,7 @@ func (s *Store) writeDocuments(ctx context.Context, uid string, payload io.ReadS
 	v.setPK = st.primaryKey == ""
 
 	// Pass 2: ctx no longer matters.
-	return s.apply(h, db, st, payload, size, v, replace, opts.Progress)
+	return s.apply(h, db, st, payload, size, v, replace, opts)
 }
 
 // validation is what pass 1 found.
@@ -196,7 +208,8 @@ func (s *Store) readPayload(payload io.ReadSeeker, size int64, pass int, progres
 }
 
 // apply is pass 2. The caller holds h.writeMu.
-func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker, size int64, v validation, replace bool, progress func(int, int64, int64)) (WriteResult, error) {
+func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker, size int64, v validation, replace bool, opts WriteOptions) (WriteResult, error) {
+	progress := opts.Progress
 	res := WriteResult{Received: v.received, Indexed: v.distinct, PrimaryKey: v.primaryKey}
 	if _, err := payload.Seek(0, io.SeekStart); err != nil {
 		return res, fmt.Errorf("index %q: payload: %w", h.uid, err)
@@ -269,6 +282,9 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 	if res.Version, err = setCountAndVersion(b, st, count, true); err != nil {
 		return res, err
 	}
+	if err := setLastWrite(b, opts.Tag, res); err != nil {
+		return res, err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return res, fmt.Errorf("index %q: apply documents (after %d committed batches): %w", h.uid, batches, err)
 	}
@@ -290,7 +306,7 @@ func payloadSize(r io.Seeker) (int64, error) {
 // form) in one batch; ids not present are ignored. It returns how many were
 // deleted and advances the version (even when none were).
 // ErrInvalidDocumentID if any id is invalid (nothing is then deleted).
-func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string) (deleted uint64, err error) {
+func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string, opts ...DeleteOptions) (deleted uint64, err error) {
 	for _, id := range ids {
 		if err := ValidateDocumentID(id); err != nil {
 			return 0, fmt.Errorf("index %q: %w", uid, err)
@@ -337,13 +353,46 @@ func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string) (
 	if deleted > st.count {
 		return 0, fmt.Errorf("index %q: deleting %d documents of %d counted: %w", uid, deleted, st.count, ErrCorrupt)
 	}
-	if _, err := setCountAndVersion(b, st, st.count-deleted, true); err != nil {
+	version, err := setCountAndVersion(b, st, st.count-deleted, true)
+	if err != nil {
 		return 0, err
+	}
+	for _, o := range opts {
+		if err := setLastWrite(b, o.Tag, WriteResult{Deleted: deleted, PrimaryKey: st.primaryKey, Version: version}); err != nil {
+			return 0, err
+		}
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("index %q: delete documents: %w", uid, err)
 	}
 	return deleted, nil
+}
+
+// LastWrite returns the tag and result of the last document write on index
+// uid that had a tag ("" if none). ErrNotFound.
+func (s *Store) LastWrite(ctx context.Context, uid string) (tag string, res WriteResult, err error) {
+	h, err := s.acquire(uid)
+	if err != nil {
+		return "", res, err
+	}
+	defer s.releaseHandle(h)
+	db, err := s.database(h)
+	if err != nil {
+		return "", res, err
+	}
+	v, closer, err := db.Get(keyLastWrite)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", res, nil
+	}
+	if err != nil {
+		return "", res, fmt.Errorf("index %q: %w", uid, err)
+	}
+	defer closer.Close()
+	var lw lastWrite
+	if err := json.Unmarshal(v, &lw); err != nil {
+		return "", res, fmt.Errorf("index %q: %s holds %q: %v: %w", uid, keyLastWrite, clip(string(v)), err, ErrCorrupt)
+	}
+	return lw.Tag, lw.Result, nil
 }
 
 // Document returns one document as stored (compact JSON).

@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,7 +17,27 @@ var (
 	keyCreatedAt  = []byte("m/createdAt")
 	keyUpdatedAt  = []byte("m/updatedAt")
 	keyCount      = []byte("m/count")
+	keyLastWrite  = []byte("m/lastWrite")
 )
+
+// lastWrite is the value of keyLastWrite.
+type lastWrite struct {
+	Tag    string      `json:"tag"`
+	Result WriteResult `json:"result"`
+}
+
+// setLastWrite records a tagged write's result in b, the batch that
+// completes the write; an untagged write records nothing.
+func setLastWrite(b *pebble.Batch, tag string, res WriteResult) error {
+	if tag == "" {
+		return nil
+	}
+	v, err := json.Marshal(lastWrite{Tag: tag, Result: res})
+	if err != nil {
+		return err
+	}
+	return b.Set(keyLastWrite, v, nil)
+}
 
 // state is what an index database records about itself.
 type state struct {

@@ -27,10 +27,11 @@ type Info struct {
 
 // Create creates an empty index named uid, with primaryKey if not "". The
 // database is built in tmp/ and renamed into indexes/<id> before the map
-// entry is written (synced), so a crash leaves either no index or a whole
-// one. A new index has version 1 and createdAt = updatedAt.
+// entry is written (synced, with the Writes in with), so a crash leaves
+// either no index or a whole one. A new index has version 1 and createdAt =
+// updatedAt. Once the map entry is committed Create returns no error.
 // ErrInvalidUID, ErrExists.
-func (s *Store) Create(ctx context.Context, uid, primaryKey string) (Info, error) {
+func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writes) (Info, error) {
 	if err := ValidateUID(uid); err != nil {
 		return Info{}, err
 	}
@@ -61,13 +62,25 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string) (Info, error
 		os.RemoveAll(build)
 		return Info{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	h, err := s.register(uid, id)
+	h, err := s.register(uid, id, with)
 	if err != nil {
 		os.RemoveAll(dir)
 		return Info{}, err
 	}
 	s.log.Info("index created", "index", uid, "id", id, "primaryKey", primaryKey)
-	return s.info(h)
+	return s.registeredInfo(h, primaryKey), nil
+}
+
+// registeredInfo returns the Info of an index just registered. The index
+// exists whatever happens now, so a failure to read its database is logged,
+// not returned: the caller's record of the change must not say it failed.
+func (s *Store) registeredInfo(h *handle, primaryKey string) Info {
+	info, err := s.info(h)
+	if err != nil {
+		s.log.Warn("reading a new index failed", "index", h.uid, "id", h.id, "err", err)
+		return Info{UID: h.uid, ID: h.id, PrimaryKey: primaryKey, CreatedAt: h.createdAt, UpdatedAt: h.createdAt}
+	}
+	return info
 }
 
 // buildEmpty creates an empty index database in dir.
@@ -95,11 +108,12 @@ func (s *Store) buildEmpty(dir, primaryKey string) error {
 	return err
 }
 
-// register writes the map entry (synced) for a database already in
-// indexes/<id> and adds it to the store. The caller holds createMu.
-func (s *Store) register(uid, id string) (*handle, error) {
+// register writes the map entry (synced, with the Writes in with) for a
+// database already in indexes/<id> and adds it to the store. The caller
+// holds createMu.
+func (s *Store) register(uid, id string, with []Writes) (*handle, error) {
 	e := mapEntry{ID: id, CreatedAt: now()}
-	if err := s.putMapEntry(uid, e); err != nil {
+	if err := s.commitMap(uid, &e, with); err != nil {
 		return nil, fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
 	h := &handle{uid: uid, id: id, dir: s.indexDir(id), createdAt: e.CreatedAt}
@@ -109,12 +123,12 @@ func (s *Store) register(uid, id string) (*handle, error) {
 	return h, nil
 }
 
-// Delete deletes index uid: the map entry goes first (synced), then the
-// database is closed (waiting for operations in flight on it) and its
-// directory removed. A crash in between leaves an orphan directory that the
-// next Open removes. Once the map entry is gone Delete no longer heeds ctx.
-// ErrNotFound.
-func (s *Store) Delete(ctx context.Context, uid string) error {
+// Delete deletes index uid: the map entry goes first (synced, with the
+// Writes in with), then the database is closed (waiting for operations in
+// flight on it) and its directory removed. A crash in between leaves an
+// orphan directory that the next Open removes. Once the map entry is gone
+// Delete no longer heeds ctx and returns no error. ErrNotFound.
+func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
 	if err := ValidateUID(uid); err != nil {
 		return err
 	}
@@ -136,7 +150,7 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 	if h == nil {
 		return fmt.Errorf("index %q: %w", uid, ErrNotFound)
 	}
-	if err := s.meta.Delete(mapKey(uid), pebble.Sync); err != nil {
+	if err := s.commitMap(uid, nil, with); err != nil {
 		return fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
 	s.mu.Lock()

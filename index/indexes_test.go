@@ -216,3 +216,85 @@ func TestCloseWaitsForCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMapChangeWrites checks that the Writes given to a change of the index
+// map are committed exactly when the change is: with a create, import or
+// delete that happens, and not with one that is refused.
+func TestMapChangeWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	m := s.Meta("rec")
+	with := func(k string) Writes { return m.Writes(map[string][]byte{k: []byte("done")}) }
+	has := func(k string) bool {
+		t.Helper()
+		_, ok, err := m.Get([]byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if _, err := s.Create(ctx, "a", "id", with("create a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "a", "id", with("create a again")); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	ck := filepath.Join(s.TmpDir(), "ck")
+	if _, err := s.Checkpoint(ctx, "a", ck); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Adopt(ctx, "a", ck, with("adopt onto a")); !errors.Is(err, ErrExists) {
+		t.Fatalf("adopt onto a: %v", err)
+	}
+	if _, err := s.Adopt(ctx, "b", ck, with("adopt b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a", with("delete a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a", with("delete a again")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	for k, want := range map[string]bool{
+		"create a": true, "create a again": false, "adopt onto a": false,
+		"adopt b": true, "delete a": true, "delete a again": false,
+	} {
+		if has(k) != want {
+			t.Errorf("record %q written: %v, want %v", k, !want, want)
+		}
+	}
+	if err := s.Delete(ctx, "b", s.Meta("index").Writes(map[string][]byte{"x": nil})); err == nil || !s.Exists("b") {
+		t.Errorf("delete with writes to a reserved namespace: %v, exists %v", err, s.Exists("b"))
+	}
+}
+
+// TestLastWrite checks that a tagged document write is recorded with its
+// result, and an untagged one leaves the record as it was.
+func TestLastWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	mustCreate(t, s, "a", "id")
+	if tag, _, err := s.LastWrite(ctx, "a"); err != nil || tag != "" {
+		t.Fatalf("new index: tag %q, %v", tag, err)
+	}
+	res, err := s.AddDocuments(ctx, "a", strings.NewReader(genNDJSON(1, 10, 50)), WriteOptions{Tag: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag, got, err := s.LastWrite(ctx, "a"); err != nil || tag != "t1" || got != res {
+		t.Errorf("after add: %q %+v %v, want t1 %+v", tag, got, err, res)
+	}
+	n, err := s.DeleteDocuments(ctx, "a", []string{"1", "2", "99"}, DeleteOptions{Tag: "t2"})
+	if err != nil || n != 2 {
+		t.Fatalf("delete: %d, %v", n, err)
+	}
+	if tag, got, err := s.LastWrite(ctx, "a"); err != nil || tag != "t2" || got.Deleted != 2 || got.Version != res.Version+1 {
+		t.Errorf("after delete: %q %+v %v", tag, got, err)
+	}
+	add(t, s, "a", genNDJSON(20, 1, 50))
+	if tag, _, _ := s.LastWrite(ctx, "a"); tag != "t2" {
+		t.Errorf("an untagged write changed the tag to %q", tag)
+	}
+}

@@ -36,14 +36,6 @@ func (s *Store) loadMap() (map[string]mapEntry, error) {
 	return m, err
 }
 
-func (s *Store) putMapEntry(uid string, e mapEntry) error {
-	v, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	return s.meta.Set(mapKey(uid), v, pebble.Sync)
-}
-
 // Meta returns a key-value namespace in the meta database, for other
 // packages' small records (the task queue). Names must be non-empty, must
 // not contain "/" and must not be "index"; the methods of a Meta with another
@@ -119,6 +111,14 @@ func (m *Meta) Apply(kvs map[string][]byte) error {
 	}
 	b := m.s.meta.NewBatch()
 	defer b.Close()
+	if err := m.addTo(b, kvs); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// addTo adds sets and deletes of m's namespace to b (nil value: delete).
+func (m *Meta) addTo(b *pebble.Batch, kvs map[string][]byte) error {
 	for k, v := range kvs {
 		var err error
 		if v == nil {
@@ -127,6 +127,52 @@ func (m *Meta) Apply(kvs map[string][]byte) error {
 			err = b.Set(m.key([]byte(k)), v, nil)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Writes are sets and deletes of one Meta namespace that a change of the
+// index map (Create, Delete, Adopt) commits in its own synced batch: they
+// reach the disk exactly when the change does, crash or not. The task
+// engine records a task's success this way, so that no crash leaves an
+// index created, imported or deleted by a task whose record says otherwise.
+type Writes struct {
+	m   *Meta
+	kvs map[string][]byte
+}
+
+// Writes returns kvs (nil value: delete) as Writes of m's namespace.
+func (m *Meta) Writes(kvs map[string][]byte) Writes { return Writes{m: m, kvs: kvs} }
+
+// commitMap sets (e non-nil) or deletes the map entry of uid together with
+// the writes in with, in one synced batch.
+func (s *Store) commitMap(uid string, e *mapEntry, with []Writes) error {
+	b := s.meta.NewBatch()
+	defer b.Close()
+	var err error
+	if e == nil {
+		err = b.Delete(mapKey(uid), nil)
+	} else {
+		var v []byte
+		if v, err = json.Marshal(e); err == nil {
+			err = b.Set(mapKey(uid), v, nil)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range with {
+		switch {
+		case w.m == nil:
+			continue
+		case w.m.err != nil:
+			return w.m.err
+		case w.m.s != s:
+			return errors.New("index: Writes of another store's meta database")
+		}
+		if err := w.m.addTo(b, w.kvs); err != nil {
 			return err
 		}
 	}

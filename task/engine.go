@@ -124,6 +124,8 @@ type Engine struct {
 type hooks struct {
 	process         func(ctx context.Context, t Task) error // as a task starts processing
 	afterCheckpoint func(ctx context.Context, t Task) error // once a snapshot creation released its index
+	beforeStore     func(ctx context.Context, t Task) error // a snapshot creation, before it stores its archive
+	processed       func(ctx context.Context, t Task) error // a processor returned without error, before the task is finished
 }
 
 // entry is a task and what the engine needs to run it. Guarded by Engine.mu.
@@ -136,6 +138,11 @@ type entry struct {
 	canceled bool // Cancel was called while processing
 	prog     *liveProgress
 	held     []string // indexes held while processing
+	// committed is set when the processor hands the store a record of the
+	// task's success to commit with its effect (run.succeeded): from then
+	// on no progress record may overwrite it, and a success finishes at
+	// its time.
+	committed *time.Time
 }
 
 // request is the part of a task's input that users do not see but the
@@ -149,6 +156,13 @@ type request struct {
 	SnapshotPath string   `json:"snapshotPath,omitempty"`
 	Stream       bool     `json:"stream,omitempty"` // the import read a live stream
 	Reruns       int      `json:"reruns,omitempty"`
+	// ArchiveCreatedAt is the createdAt of the archive a snapshot creation
+	// is about to store: recorded before it is stored, so that recovery can
+	// tell whether it was.
+	ArchiveCreatedAt *time.Time `json:"archiveCreatedAt,omitempty"`
+	// WriteTag marks a document task's write in the index (index
+	// WriteOptions.Tag), so that recovery can tell whether it completed.
+	WriteTag string `json:"writeTag,omitempty"`
 }
 
 // Open loads the task queue of store, recovering from a crash: tasks found
@@ -294,6 +308,7 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 			return Task{}, fmt.Errorf("%w: %s needs documents (a reader or a file)", ErrInvalid, r.Kind)
 		}
 		req.ReplaceAll = r.ReplaceAll
+		req.WriteTag = newWriteTag()
 	case DocumentDeletion:
 		if len(r.IDs) == 0 {
 			return Task{}, fmt.Errorf("%w: %s needs at least one document id", ErrInvalid, r.Kind)
@@ -304,6 +319,7 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 			}
 		}
 		req.IDs = slices.Clone(r.IDs)
+		req.WriteTag = newWriteTag()
 		t.Details = mustJSON(DocumentDeletionDetails{ProvidedIDs: len(r.IDs)})
 	case SingleIndexSnapshotCreation:
 		t.Details = mustJSON(SnapshotCreationDetails{IndexUID: r.IndexUID})
@@ -694,17 +710,11 @@ func (e *Engine) finished(ent *entry, details any, err error) {
 // and wakes its waiters.
 func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 	now := e.opts.Now().UTC()
+	if st == Succeeded && ent.committed != nil {
+		now = *ent.committed // the record committed with the effect says so
+	}
+	ent.task = finalTask(ent.task, st, details, err, now)
 	t := &ent.task
-	t.Status = st
-	t.FinishedAt = &now
-	if t.StartedAt != nil {
-		d := Duration(now.Sub(*t.StartedAt))
-		t.Duration = &d
-	}
-	if details != nil {
-		t.Details = mustJSON(details)
-	}
-	t.Error = toError(err)
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist finished task", "task", t.UID, "err", err)
 	}
@@ -722,6 +732,22 @@ func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 	}
 	e.log.Info("task finished", attrs...)
 	e.pruneLocked()
+}
+
+// finalTask returns t finished at now with status st, details (nil: keep
+// t's) and err.
+func finalTask(t Task, st Status, details any, err error, now time.Time) Task {
+	t.Status = st
+	t.FinishedAt = &now
+	if t.StartedAt != nil {
+		d := Duration(now.Sub(*t.StartedAt))
+		t.Duration = &d
+	}
+	if details != nil {
+		t.Details = mustJSON(details)
+	}
+	t.Error = toError(err)
+	return t
 }
 
 // pruneLocked drops the oldest finished tasks beyond Retention.

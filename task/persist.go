@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Keys in the "tasks" namespace of the meta database.
@@ -31,13 +33,16 @@ type record struct {
 
 // persistLocked writes ent (with its live progress if it is processing).
 // withNext also records the next uid to hand out.
+// A processing task whose success is being committed with its effect is not
+// written: that record must not be overwritten by an older state.
 func (e *Engine) persistLocked(ent *entry, withNext bool) error {
-	rec := record{Task: e.viewLocked(ent), Req: ent.req}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("task %d: encode: %w", ent.task.UID, err)
+	if ent.committed != nil && ent.task.Status == Processing {
+		return nil
 	}
-	kv := map[string][]byte{string(taskKey(ent.task.UID)): b}
+	kv, err := e.recordLocked(e.viewLocked(ent), ent.req)
+	if err != nil {
+		return err
+	}
 	if withNext {
 		next := max(e.nextUID, ent.task.UID+1)
 		kv[string(nextKey)] = binary.BigEndian.AppendUint64(nil, next)
@@ -46,6 +51,15 @@ func (e *Engine) persistLocked(ent *entry, withNext bool) error {
 		return fmt.Errorf("task %d: persist: %w", ent.task.UID, err)
 	}
 	return nil
+}
+
+// recordLocked encodes t and req as the key-value of t's record.
+func (e *Engine) recordLocked(t Task, req request) (map[string][]byte, error) {
+	b, err := json.Marshal(record{Task: t, Req: req})
+	if err != nil {
+		return nil, fmt.Errorf("task %d: encode: %w", t.UID, err)
+	}
+	return map[string][]byte{string(taskKey(t.UID)): b}, nil
 }
 
 // load reads every persisted task and recovers those a crash left
@@ -109,6 +123,8 @@ func (e *Engine) recoverLocked(ent *entry) {
 	}
 	var fail error
 	switch {
+	case wasProcessing && e.documentsWritten(ent):
+		return
 	case ent.req.Stream:
 		fail = fmt.Errorf("%w: idxfs stopped before the archive being written to it was imported", ErrInterrupted)
 	case ent.req.Payload != "" && !fileExists(filepath.Join(e.payloadDir, ent.req.Payload)):
@@ -117,6 +133,19 @@ func (e *Engine) recoverLocked(ent *entry) {
 		ent.req.Reruns++
 		e.log.Warn("document task was processing when idxfs stopped; running it again",
 			"task", t.UID, "index", t.IndexUID, "rerun", ent.req.Reruns)
+	case wasProcessing && t.Type == SingleIndexSnapshotCreation && ent.req.ArchiveCreatedAt != nil:
+		// Stopped while storing its archive: if the archive is in the
+		// store, the task did what it was for.
+		if s, ok := e.storedSnapshot(t.IndexUID, *ent.req.ArchiveCreatedAt); ok {
+			e.log.Warn("snapshot task was storing its archive when idxfs stopped; the archive is stored",
+				"task", t.UID, "index", t.IndexUID, "path", s.Path)
+			if t.Progress != nil {
+				t.Progress.Percentage = 100
+			}
+			e.finishLocked(ent, Succeeded, s.details(false), nil)
+			return
+		}
+		fail = fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted)
 	case wasProcessing:
 		fail = fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted)
 	}
@@ -129,6 +158,57 @@ func (e *Engine) recoverLocked(ent *entry) {
 			e.log.Warn("persist recovered task", "task", t.UID, "err", err)
 		}
 	}
+}
+
+// documentsWritten finishes ent as succeeded if it is a document task whose
+// write the index says completed (a crash came between the write and the
+// task's record), and reports whether it did.
+func (e *Engine) documentsWritten(ent *entry) bool {
+	t := &ent.task
+	if ent.req.WriteTag == "" || (t.Type != DocumentAdditionOrUpdate && t.Type != DocumentDeletion) {
+		return false
+	}
+	tag, res, err := e.store.LastWrite(context.Background(), t.IndexUID)
+	if err != nil || tag != ent.req.WriteTag {
+		return false
+	}
+	var details any
+	if t.Type == DocumentDeletion {
+		details = DocumentDeletionDetails{ProvidedIDs: len(ent.req.IDs), DeletedDocuments: &res.Deleted}
+	} else {
+		var d DocumentAdditionDetails
+		if err := t.DecodeDetails(&d); err != nil {
+			return false
+		}
+		details = additionDetails(d, res)
+	}
+	e.log.Warn("document task was processing when idxfs stopped; its write had completed",
+		"task", t.UID, "index", t.IndexUID)
+	if t.Progress != nil {
+		t.Progress.Percentage = 100
+	}
+	e.finishLocked(ent, Succeeded, details, nil)
+	return true
+}
+
+// newWriteTag returns a random tag for a document task's write.
+func newWriteTag() string {
+	return rand.Text()
+}
+
+// storedSnapshot returns the stored snapshot of index uid created at
+// createdAt, if there is one.
+func (e *Engine) storedSnapshot(uid string, createdAt time.Time) (StoredSnapshot, bool) {
+	ss, err := e.snaps.list(uid)
+	if err != nil {
+		e.log.Warn("list stored snapshots", "index", uid, "err", err)
+	}
+	for _, s := range ss {
+		if s.IndexUID == uid && s.CreatedAt.Equal(createdAt) {
+			return s, true
+		}
+	}
+	return StoredSnapshot{}, false
 }
 
 // removeStrayPayloads removes payload files that no unfinished task needs

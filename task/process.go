@@ -31,6 +31,38 @@ func (r *run) release() {
 	r.e.dispatchLocked()
 }
 
+// succeeded returns the record of the run's task as succeeded with details,
+// for the index store to commit in the same batch as the task's effect (an
+// index created, deleted or imported): after a crash at any point the record
+// then says succeeded exactly when the effect happened (DESIGN §6). The
+// record is the one the task finishes with, unless the store refuses the
+// change, in which case the task fails as usual.
+func (r *run) succeeded(details any) (index.Writes, error) {
+	e := r.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.opts.Now().UTC()
+	t := e.viewLocked(r.ent)
+	t.Progress = r.prog.view()
+	t.Progress.Percentage = 100
+	kv, err := e.recordLocked(finalTask(t, Succeeded, details, nil, now), r.ent.req)
+	if err != nil {
+		return index.Writes{}, err
+	}
+	r.ent.committed = &now
+	return e.meta.Writes(kv), nil
+}
+
+// note changes the run's request with set and persists it (synced), so
+// that recovery knows what the task was about to do.
+func (r *run) note(set func(*request)) error {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	set(&r.ent.req)
+	r.req = r.ent.req
+	return r.e.persistLocked(r.ent, false)
+}
+
 // process runs the processor of r's kind. It returns the task's final
 // details (nil: keep those set at enqueue) and its error.
 func (e *Engine) process(ctx context.Context, r *run) (any, error) {
@@ -39,6 +71,14 @@ func (e *Engine) process(ctx context.Context, r *run) (any, error) {
 			return nil, err
 		}
 	}
+	details, err := e.processKind(ctx, r)
+	if h := e.hooks.processed; h != nil && err == nil {
+		err = h(ctx, r.task)
+	}
+	return details, err
+}
+
+func (e *Engine) processKind(ctx context.Context, r *run) (any, error) {
 	switch r.task.Type {
 	case IndexCreation:
 		return e.createIndex(ctx, r)
@@ -57,11 +97,15 @@ func (e *Engine) process(ctx context.Context, r *run) (any, error) {
 }
 
 func (e *Engine) createIndex(ctx context.Context, r *run) (any, error) {
-	info, err := e.store.Create(ctx, r.task.IndexUID, r.req.PrimaryKey)
+	d := IndexCreationDetails{PrimaryKey: r.req.PrimaryKey}
+	done, err := r.succeeded(d)
 	if err != nil {
 		return nil, err
 	}
-	return IndexCreationDetails{PrimaryKey: info.PrimaryKey}, nil
+	if _, err := e.store.Create(ctx, r.task.IndexUID, r.req.PrimaryKey, done); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (e *Engine) deleteIndex(ctx context.Context, r *run) (any, error) {
@@ -69,10 +113,15 @@ func (e *Engine) deleteIndex(ctx context.Context, r *run) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.store.Delete(ctx, r.task.IndexUID); err != nil {
+	d := IndexDeletionDetails{DeletedDocuments: &info.Documents}
+	done, err := r.succeeded(d)
+	if err != nil {
 		return nil, err
 	}
-	return IndexDeletionDetails{DeletedDocuments: &info.Documents}, nil
+	if err := e.store.Delete(ctx, r.task.IndexUID, done); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (e *Engine) addDocuments(ctx context.Context, r *run) (any, error) {
@@ -88,6 +137,7 @@ func (e *Engine) addDocuments(ctx context.Context, r *run) (any, error) {
 	opts := index.WriteOptions{
 		PrimaryKey: r.req.PrimaryKey,
 		Progress:   func(pass int, done, total int64) { r.prog.at(pass-1, done, total) },
+		Tag:        r.req.WriteTag,
 	}
 	write := e.store.AddDocuments
 	if r.req.ReplaceAll {
@@ -97,15 +147,20 @@ func (e *Engine) addDocuments(ctx context.Context, r *run) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return additionDetails(d, res), nil
+}
+
+// additionDetails are the details of a document addition that wrote res.
+func additionDetails(d DocumentAdditionDetails, res index.WriteResult) DocumentAdditionDetails {
 	d.PrimaryKey = res.PrimaryKey
 	d.ReceivedDocuments = &res.Received
 	d.IndexedDocuments = &res.Indexed
 	d.IndexVersion = &res.Version
-	return d, nil
+	return d
 }
 
 func (e *Engine) deleteDocuments(ctx context.Context, r *run) (any, error) {
-	n, err := e.store.DeleteDocuments(ctx, r.task.IndexUID, r.req.IDs)
+	n, err := e.store.DeleteDocuments(ctx, r.task.IndexUID, r.req.IDs, index.DeleteOptions{Tag: r.req.WriteTag})
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +239,15 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 	archiveTime := Duration(e.opts.Now().Sub(start))
 
 	r.prog.at(3, 0, 0)
+	created := res.Metadata.CreatedAt
+	if err := r.note(func(q *request) { q.ArchiveCreatedAt = &created }); err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	if h := e.hooks.beforeStore; h != nil {
+		if err := h(ctx, r.task); err != nil {
+			return d, err
+		}
+	}
 	s, err := e.snaps.add(uid, tmp.Name(), res.Metadata, e.opts.SnapshotKeep)
 	if err != nil {
 		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
@@ -248,10 +312,14 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	}
 
 	r.prog.at(3, 0, 0)
-	if _, err := e.store.Adopt(ctx, newUID, dst); err != nil {
-		return fail(err)
-	}
 	d.NumberOfDocuments = md.Documents
 	d.IndexVersion = md.IndexVersion
+	done, err := r.succeeded(d)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := e.store.Adopt(ctx, newUID, dst, done); err != nil {
+		return fail(err)
+	}
 	return d, nil
 }

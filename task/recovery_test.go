@@ -21,6 +21,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	if spec := os.Getenv(truthChildEnv); spec != "" {
+		truthChild(spec)
+		return
+	}
 	os.Exit(m.Run())
 }
 
@@ -109,16 +113,7 @@ func TestRecoveryAfterKill(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 
-	st, err := index.Open(dir, index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e, err := Open(Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
+	e, st := reopen(t, dir)
 	if tmp, _ := os.ReadDir(dir + "/tmp"); len(tmp) != 0 {
 		t.Errorf("tmp/ after restart holds %v", tmp)
 	}

@@ -109,16 +109,31 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 			return mountError{err}
 		}
 	}
-	e, err := openEnv(g, true)
+	// The mountpoint first: a mount that cannot mount must not open the
+	// data dir (which empties tmp/) nor run the task queue.
+	if g.DataDir != "" {
+		if err := fs.CheckMountpoint(mnt, g.DataDir); err != nil {
+			return mountError{err}
+		}
+	}
+	e, err := openEnv(g, false)
 	if err != nil {
 		return err
 	}
 	defer e.store.Close()
+	// stopEngine stops the engine of a start that failed, waiting no longer
+	// than a shutdown would.
+	stopEngine := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownGrace)
+		defer cancel()
+		e.engine.Close(sctx)
+	}
 	if o.Demo && !e.store.Exists(demoIndex) {
+		e.engine.Start()
 		quiet := *e
 		quiet.g.stdout = g.stderr
 		if err := loadDemo(ctx, &quiet); err != nil {
-			e.engine.Close(context.Background())
+			stopEngine()
 			return err
 		}
 	}
@@ -127,9 +142,12 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 		AllowOther: o.AllowOther, ExactStat: o.ExactStat, ImportGrace: o.ImportGrace, Debug: o.DebugFUSE,
 	})
 	if err != nil {
-		e.engine.Close(context.Background())
+		stopEngine()
 		return mountError{mountHint(err)}
 	}
+	// Tasks run once the mount serves: enqueued ones (also those left by
+	// --no-wait commands) and those the mount's users start.
+	e.engine.Start()
 	m := srv.Mountpoint()
 	e.log.Info("serving", "path", m, "dataDir", e.store.Dir())
 	fmt.Fprintf(g.stdout, "idxfs: %s mounted at %s (Ctrl-C or idxfs unmount %s to stop)\n", e.store.Dir(), m, m)

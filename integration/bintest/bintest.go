@@ -81,3 +81,17 @@ func Build(dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// Mounted reports whether path is a mountpoint, from /proc/self/mountinfo.
+func Mounted(path string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
+			return true
+		}
+	}
+	return false
+}

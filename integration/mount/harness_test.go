@@ -273,18 +273,7 @@ func clip2(s string) string {
 }
 
 // isMounted reports whether path is a mountpoint.
-func isMounted(path string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == path {
-			return true
-		}
-	}
-	return false
-}
+func isMounted(path string) bool { return bintest.Mounted(path) }
 
 // writeDocs writes n NDJSON documents with ids from first on, about 1 KiB
 // each, deterministically.
