@@ -71,8 +71,11 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string) (Info, error
 }
 
 // buildEmpty creates an empty index database in dir.
-func (s *Store) buildEmpty(dir, primaryKey string) error {
-	o := pebbleOptions(s.cache, s.log, false)
+func (s *Store) buildEmpty(dir, primaryKey string) (err error) {
+	if err := s.space.check("create database", writeOverhead); err != nil {
+		return err
+	}
+	o := s.dbOptions()
 	o.ErrorIfExists = true
 	db, err := pebble.Open(dir, o)
 	if err != nil {
@@ -136,7 +139,9 @@ func (s *Store) Delete(ctx context.Context, uid string) error {
 	if h == nil {
 		return fmt.Errorf("index %q: %w", uid, ErrNotFound)
 	}
-	if err := s.meta.Delete(mapKey(uid), pebble.Sync); err != nil {
+	if err := s.metaWrite(fmt.Sprintf("index %q: delete", uid), func(db *pebble.DB) error {
+		return db.Delete(mapKey(uid), pebble.Sync)
+	}); err != nil {
 		return fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
 	s.mu.Lock()

@@ -41,7 +41,20 @@ func (s *Store) putMapEntry(uid string, e mapEntry) error {
 	if err != nil {
 		return err
 	}
-	return s.meta.Set(mapKey(uid), v, pebble.Sync)
+	return s.metaWrite(fmt.Sprintf("index %q: write index map", uid), func(db *pebble.DB) error {
+		return db.Set(mapKey(uid), v, pebble.Sync)
+	})
+}
+
+// metaWrite runs fn, which writes to the meta database, if the meta
+// database may be written (writableMeta) and a pebble fatal error in fn
+// becomes its error (catchFatal). what names the write in errors.
+func (s *Store) metaWrite(what string, fn func(*pebble.DB) error) (err error) {
+	if err := s.writableMeta(what); err != nil {
+		return err
+	}
+	defer catchFatal(&err, s.metaDBFailed)
+	return fn(s.meta)
 }
 
 // Meta returns a key-value namespace in the meta database, for other
@@ -102,10 +115,9 @@ func (m *Meta) Set(key, value []byte) error {
 		return err
 	}
 	defer m.s.end()
-	if err := m.s.writable(); err != nil {
-		return err
-	}
-	return m.s.meta.Set(m.key(key), value, pebble.Sync)
+	return m.s.metaWrite("meta "+m.prefix+string(key), func(db *pebble.DB) error {
+		return db.Set(m.key(key), value, pebble.Sync)
+	})
 }
 
 // Apply writes sets and deletes in one synced batch (nil value: delete).
@@ -114,23 +126,22 @@ func (m *Meta) Apply(kvs map[string][]byte) error {
 		return err
 	}
 	defer m.s.end()
-	if err := m.s.writable(); err != nil {
-		return err
-	}
-	b := m.s.meta.NewBatch()
-	defer b.Close()
-	for k, v := range kvs {
-		var err error
-		if v == nil {
-			err = b.Delete(m.key([]byte(k)), nil)
-		} else {
-			err = b.Set(m.key([]byte(k)), v, nil)
+	return m.s.metaWrite("meta "+m.prefix, func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		for k, v := range kvs {
+			var err error
+			if v == nil {
+				err = b.Delete(m.key([]byte(k)), nil)
+			} else {
+				err = b.Set(m.key([]byte(k)), v, nil)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return b.Commit(pebble.Sync)
+		return b.Commit(pebble.Sync)
+	})
 }
 
 // Scan calls fn for every key with the given prefix, in key order, until fn

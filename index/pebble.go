@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -56,10 +58,41 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "op", "pebble")
 }
 
-// Fatalf is called by pebble on an invariant violation it cannot survive;
-// pebble expects it not to return.
+// Fatalf is called by pebble when a write it cannot undo failed (its WAL,
+// its MANIFEST) or on an invariant violation; pebble expects it not to
+// return. It panics with a *fatalError, which catchFatal, deferred around
+// every commit of the store, turns back into an error: the database that
+// failed then refuses writes (ErrFailed) until the process restarts, and
+// everything else goes on.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Log(context.Background(), slog.LevelError, msg, "op", "pebble")
-	panic("pebble: " + msg)
+	panic(&fatalError{msg: msg})
+}
+
+// fatalError is the panic of pebbleLogger.Fatalf.
+type fatalError struct{ msg string }
+
+func (e *fatalError) Error() string { return "pebble: " + e.msg }
+
+func (e *fatalError) Unwrap() []error {
+	if strings.Contains(e.msg, syscall.ENOSPC.Error()) {
+		return []error{ErrFailed, syscall.ENOSPC}
+	}
+	return []error{ErrFailed}
+}
+
+// catchFatal, deferred, turns the panic of a pebble Fatalf into *err and
+// calls failed with it. Other panics go on.
+func catchFatal(err *error, failed func(error)) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fe, ok := r.(*fatalError)
+	if !ok {
+		panic(r)
+	}
+	*err = fe
+	failed(fe)
 }

@@ -43,6 +43,7 @@ type Store struct {
 	log   *slog.Logger
 	cache *pebble.Cache // block cache shared by every database of the store
 	meta  *pebble.DB    // index map and other namespaces
+	space *space        // the free-space guard (space.go)
 
 	lockMu   sync.Mutex
 	lock     *os.File // DATA/LOCK, flocked while open
@@ -52,17 +53,19 @@ type Store struct {
 	// so that "exists?" and "register" are one step.
 	createMu sync.Mutex
 
-	mu       sync.Mutex
-	closed   bool
-	indexes  map[string]*handle // by uid; guarded by mu
-	inflight sync.WaitGroup     // public calls in progress; Add under mu while !closed
+	mu         sync.Mutex
+	closed     bool
+	metaFailed error              // a fatal error of the meta database; guarded by mu
+	indexes    map[string]*handle // by uid; guarded by mu
+	inflight   sync.WaitGroup     // public calls in progress; Add under mu while !closed
 
 	// Tuning and fault injection for tests.
 	batchSize int // pass 2 commits about this many bytes per batch
 	maxDoc    int // MaxDocumentSize
 	hooks     struct {
 		afterMapDelete func() error      // Delete, between the map entry and the files
-		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last
+		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last: an error is a crash
+		beforeCommit   func(n int) error // pass 2, before committing batch n (from 1): an error fails the commit
 	}
 }
 
@@ -78,6 +81,7 @@ type handle struct {
 
 	openMu sync.Mutex
 	db     *pebble.DB // nil until first use; guarded by openMu
+	failed error      // a fatal error of db: it refuses writes; guarded by openMu
 }
 
 // Open opens (creating on first use) the data directory dir: creates the
@@ -106,6 +110,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.space = newSpace(abs, s.log, opts.ReadOnly)
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, err
@@ -137,9 +142,17 @@ func (s *Store) open() error {
 		if err := emptyDir(s.TmpDir()); err != nil {
 			return fmt.Errorf("data dir %s: empty tmp: %w", s.dir, err)
 		}
+		if err := s.space.init(); err != nil {
+			return err
+		}
+		// Opening the meta database read-write replays its WAL into a
+		// flush, which pebble retries forever on a full disk.
+		if err := s.space.small("data dir " + s.dir + ": open the meta database"); err != nil {
+			return err
+		}
 	}
 	s.cache = pebble.NewCache(blockCacheSize)
-	mo := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	mo := s.dbOptions()
 	mo.MemTableSize = metaMemTable
 	mo.ErrorIfNotExists = s.opts.ReadOnly
 	var err error
@@ -207,10 +220,13 @@ func (s *Store) Close() error {
 // release closes the meta database and the cache and releases LOCK.
 func (s *Store) release() error {
 	var errs []error
-	if s.meta != nil {
+	s.mu.Lock()
+	metaFailed := s.metaFailed
+	s.mu.Unlock()
+	if s.meta != nil && metaFailed == nil {
 		errs = append(errs, s.meta.Close())
-		s.meta = nil
 	}
+	s.meta = nil
 	if s.cache != nil {
 		s.cache.Unref()
 		s.cache = nil
@@ -307,7 +323,7 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	if h.db != nil {
 		return h.db, nil
 	}
-	o := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	o := s.dbOptions()
 	o.ErrorIfNotExists = true
 	db, err := pebble.Open(h.dir, o)
 	if err != nil {
@@ -317,11 +333,72 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	return db, nil
 }
 
-// close closes the index's database if it is open.
+// dbOptions are the options of the store's databases: they write through
+// the free-space guard.
+func (s *Store) dbOptions() *pebble.Options {
+	o := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	o.FS = s.space.fs
+	o.EventListener = s.space.eventListener()
+	return o
+}
+
+// writableDB returns the index's database for a write: ErrReadOnly, or
+// ErrFailed if a fatal error of pebble stopped it (see catchFatal).
+func (s *Store) writableDB(h *handle) (*pebble.DB, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	db, err := s.database(h)
+	if err != nil {
+		return nil, err
+	}
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.failed != nil {
+		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid, h.failed, ErrFailed)
+	}
+	return db, nil
+}
+
+// dbFailed records a fatal error of the index's database.
+func (h *handle) dbFailed(err error) {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if h.failed == nil {
+		h.failed = err
+	}
+}
+
+// writableMeta is writable for the meta database: ErrFailed after a fatal
+// error of pebble in it, and a check that a small write fits.
+func (s *Store) writableMeta(what string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	failed := s.metaFailed
+	s.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("%s: the meta database of %s failed earlier (%v) and refuses writes until idxfs restarts: %w", what, s.dir, failed, ErrFailed)
+	}
+	return s.space.small(what)
+}
+
+// metaDBFailed records a fatal error of the meta database.
+func (s *Store) metaDBFailed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metaFailed == nil {
+		s.metaFailed = err
+	}
+}
+
+// close closes the index's database if it is open. A database that
+// failed is left open: pebble's commit pipeline may hold its locks forever.
 func (h *handle) close() error {
 	h.openMu.Lock()
 	defer h.openMu.Unlock()
-	if h.db == nil {
+	if h.db == nil || h.failed != nil {
 		return nil
 	}
 	err := h.db.Close()

@@ -1,0 +1,164 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestApplyRollsBackOnFailure fails pass 2 of a write after some batches
+// were committed (the disk filling up from elsewhere): the write fails with
+// ENOSPC and the index is exactly as before — documents, counter, version
+// and primary key — for an addition and a replace, also when the failing
+// write set the primary key.
+func TestApplyRollsBackOnFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	initial := genNDJSON(1, 300, 500)
+	payload := genNDJSON(200, 400, 600) + genNDJSON(250, 10, 700) // overlaps and duplicates
+	for _, tt := range []struct {
+		name    string
+		replace bool
+		initial string // "" : an empty index without a primary key
+	}{
+		{"add", false, initial},
+		{"replace", true, initial},
+		{"add to an empty index", false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, "")
+			s.batchSize = 32 << 10
+			mustCreate(t, s, "i", "")
+			if tt.initial != "" {
+				add(t, s, "i", tt.initial)
+			}
+			before, beforeDocs := mustGet(t, s, "i"), export(t, s, "i")
+			commits := 0
+			s.hooks.beforeCommit = func(n int) error {
+				commits = n
+				if n == 3 {
+					return fmt.Errorf("injected: %w", syscall.ENOSPC)
+				}
+				return nil
+			}
+			write := s.AddDocuments
+			if tt.replace {
+				write = s.ReplaceDocuments
+			}
+			_, err := write(ctx, "i", strings.NewReader(payload), WriteOptions{})
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("err = %v, want ENOSPC", err)
+			}
+			if commits != 3 {
+				t.Fatalf("the write stopped at commit %d, not at the third", commits)
+			}
+			after := mustGet(t, s, "i")
+			before.SizeOnDisk, after.SizeOnDisk = 0, 0
+			if after != before {
+				t.Errorf("index after the failed write:\n%+v\nbefore:\n%+v", after, before)
+			}
+			if got := export(t, s, "i"); got != beforeDocs {
+				t.Errorf("documents changed by a failed write: %d lines, before %d", strings.Count(got, "\n"), strings.Count(beforeDocs, "\n"))
+			}
+			// And the index takes the write once the disk has room.
+			s.hooks.beforeCommit = nil
+			if _, err := write(ctx, "i", strings.NewReader(payload), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestFatalErrorFailsTheDatabaseNotTheProcess: pebble's Fatalf (a failed WAL
+// or MANIFEST write) becomes an error of the call and marks the database
+// failed; it refuses writes from then on, and reads go on.
+func TestFatalErrorFailsTheDatabaseNotTheProcess(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "")
+	mustCreate(t, s, "i", "id")
+	add(t, s, "i", genNDJSON(1, 3, 100))
+	h, err := s.acquire("i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.releaseHandle(h)
+	err = func() (err error) {
+		defer catchFatal(&err, h.dbFailed)
+		pebbleLogger{slog.New(slog.DiscardHandler)}.Fatalf("pebble: fatal commit error: write 000004.log: %v", syscall.ENOSPC)
+		return nil
+	}()
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("err = %v, want ErrFailed and ENOSPC", err)
+	}
+	if _, err := s.AddDocuments(context.Background(), "i", strings.NewReader(genDoc(9, 50)), WriteOptions{}); !errors.Is(err, ErrFailed) {
+		t.Errorf("a write after the fatal error: %v, want ErrFailed", err)
+	}
+	if got := strings.Count(export(t, s, "i"), "\n"); got != 3 {
+		t.Errorf("export after the fatal error: %d documents, want 3", got)
+	}
+}
+
+// TestReadOnlyOpenWritesNothing: a read-only store (what the CLI's reading
+// commands open) changes no file of the data dir, also with tasks' records
+// in the meta database's WAL and files in tmp/.
+func TestReadOnlyOpenWritesNothing(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	s := openStore(t, dir)
+	mustCreate(t, s, "i", "id")
+	add(t, s, "i", genNDJSON(1, 10, 100))
+	if err := s.Meta("tasks").Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, tmpDir, "left"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := treeState(t, dir)
+	r, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(export(t, r, "i"), "\n"); got != 10 {
+		t.Errorf("read-only export: %d documents", got)
+	}
+	if v, ok, err := r.Meta("tasks").Get([]byte("k")); err != nil || !ok || string(v) != "v" {
+		t.Errorf("read-only meta get: %q %v %v", v, ok, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := treeState(t, dir); after != before {
+		t.Errorf("a read-only open changed the data dir:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// treeState lists every file under dir with its size and mtime, but the
+// LOCK files (the data dir's and pebble's, which a reader locks too).
+func treeState(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Name() == lockFile {
+			return nil
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", strings.TrimPrefix(p, dir), fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
