@@ -39,7 +39,7 @@ const (
 	metaNeed = 2*metaMemTable + metaMemTable/2
 	// writeOverhead is added to a document write's own need: the new WAL
 	// of the index database (preallocated) and the flush of the memtable.
-	writeOverhead = 3 * memTableSize
+	writeOverhead = 2 * memTableSize
 	// backgroundBackoff slows pebble's retries of a failed flush or
 	// compaction on a full disk, which it otherwise repeats at once, forever.
 	backgroundBackoff = 250 * time.Millisecond
@@ -54,6 +54,7 @@ type space struct {
 	log      *slog.Logger
 	readOnly bool
 	fs       vfs.FS // what every database of the store writes through
+	onError  func(error)
 
 	mu       sync.Mutex
 	size     int64 // the ballast's size
@@ -245,6 +246,9 @@ func (sp *space) eventListener() *pebble.EventListener {
 // backgroundError is called by pebble (sometimes holding a database's
 // mutex) when a flush or compaction fails; pebble retries it.
 func (sp *space) backgroundError(err error) {
+	if sp.onError != nil {
+		sp.onError(err)
+	}
 	kind := "background error"
 	if isNoSpace(err) {
 		kind = "background error: disk full"

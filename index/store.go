@@ -34,6 +34,11 @@ type Options struct {
 	// LOCK (a reader must not race a writer). Writes fail with ErrReadOnly.
 	// Default: false.
 	ReadOnly bool
+	// OnBackgroundError, if set, is called (from pebble's goroutines) with
+	// every error of a flush or compaction, which pebble retries. The store
+	// logs them anyway (at most once a minute). A command that should stop
+	// on them rather than wait sets it. Default: nil.
+	OnBackgroundError func(error)
 }
 
 // Store is an open data directory. It is safe for concurrent use.
@@ -111,6 +116,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.space = newSpace(abs, s.log, opts.ReadOnly)
+	s.space.onError = opts.OnBackgroundError
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, err
@@ -242,6 +248,19 @@ func (s *Store) release() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Reserve checks that need bytes fit on the data dir's disk, besides what
+// other writes in progress reserved, and holds them until release is
+// called (idempotent). what names the write in the error, which wraps
+// syscall.ENOSPC and says how much is needed and free. While the disk is
+// full (see space.go) every reservation fails, until there is room again.
+// On a read-only store it always succeeds.
+func (s *Store) Reserve(what string, need int64) (release func(), err error) {
+	return s.space.reserve(what, need)
+}
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
 
 // Dir returns the data directory's absolute path.
 func (s *Store) Dir() string { return s.dir }

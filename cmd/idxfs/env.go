@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -34,6 +36,12 @@ type globalOptions struct {
 
 	// work is what the command line asks for, set by its action (later).
 	work func(context.Context) error
+	// daemon: the command is the mount, which shuts down on its own terms
+	// (main gives other commands a short grace after a signal).
+	daemon bool
+	// abort, if set, stops the command with a cause (main sets it): a
+	// background error of the data dir's databases calls it.
+	abort context.CancelCauseFunc
 }
 
 // later records the work of the command being parsed; run does it once
@@ -81,7 +89,12 @@ type env struct {
 // openEnv opens the data dir. With run, the scheduler starts: enqueued tasks
 // (also those left by earlier --no-wait commands) run while the command
 // does.
-func openEnv(g globalOptions, run bool) (*env, error) {
+func openEnv(g globalOptions, run bool) (*env, error) { return openEnvMode(g, run, false) }
+
+// openEnvMode is openEnv; with readOnly (commands that only read), nothing
+// in the data dir is written: no recovery, no tmp/ cleanup, no pebble
+// flush; a data dir that does not exist yet is created as for any command.
+func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
 		return nil, err
@@ -96,7 +109,17 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--snapshot-bwlimit %q: %v", g.BWLimit, err)}
 	}
-	st, err := index.Open(g.DataDir, index.Options{Logger: log})
+	opts := index.Options{Logger: log, ReadOnly: readOnly}
+	if g.abort != nil && !g.daemon {
+		opts.OnBackgroundError = func(err error) {
+			g.abort(fmt.Errorf("data dir %s: stopped by an error of its database: %w", g.DataDir, err))
+		}
+	}
+	st, err := index.Open(g.DataDir, opts)
+	if readOnly && errors.Is(err, fs.ErrNotExist) {
+		opts.ReadOnly = false
+		st, err = index.Open(g.DataDir, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +150,7 @@ func (e *env) close(cmdCtx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil {
+	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil && !e.store.ReadOnly() {
 		fmt.Fprintf(e.g.stderr, "idxfs: waiting for %d task(s) in flight to finish (Ctrl-C stops them)\n", n)
 	}
 	e.engine.Close(ctx)

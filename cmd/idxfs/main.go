@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,10 +21,43 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, abort := context.WithCancelCause(sig)
+	g, err := parse(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil && g.work != nil {
+		g.abort = abort
+		if !g.daemon {
+			go exitAfterGrace(ctx, os.Stderr)
+		}
+		err = g.work(ctx)
+	}
 	stop()
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a background error stopped the command
+	}
 	report(os.Stderr, err)
+	os.Exit(exitCode(err))
+}
+
+// stopGrace is how long a CLI command has, once SIGINT or SIGTERM came or
+// a background error stopped it, to end on its own (cancel its task, close
+// the data dir) before the process exits anyway (issue 7: a command on a
+// full disk ignored SIGTERM for ten minutes). Everything idxfs writes
+// survives being stopped at any point, as after a crash: a document task
+// stopped in pass 2 runs again at the next start.
+const stopGrace = 2 * time.Second
+
+// exitAfterGrace exits the process stopGrace after ctx ends, if it is
+// still running. The mount has its own shutdown (--shutdown-grace).
+func exitAfterGrace(ctx context.Context, stderr io.Writer) {
+	<-ctx.Done()
+	time.Sleep(stopGrace)
+	err := context.Cause(ctx)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "idxfs: interrupted; stopped without waiting any longer (what was in progress resumes or is cleaned up at the next start)\n")
+		os.Exit(exitInterrupted)
+	}
+	report(stderr, err)
 	os.Exit(exitCode(err))
 }
 
@@ -42,20 +77,27 @@ var cliMu sync.Mutex
 
 // run runs one command line. Tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	g, err := parse(ctx, args, stdin, stdout, stderr)
+	if err != nil || g.work == nil {
+		return err
+	}
+	return g.work(ctx)
+}
+
+// parse parses one command line; the work it asks for is g.work (nil for
+// --help and the like, which parse already did).
+func parse(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (*globalOptions, error) {
 	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
 	args, err := normalizeArgs(app, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cliMu.Lock()
 	err = app.RunContext(ctx, args)
 	cliMu.Unlock()
-	if err != nil || g.work == nil {
-		return err
-	}
-	return g.work(ctx)
+	return g, err
 }
 
 func newApp(g *globalOptions) *cli.App {
