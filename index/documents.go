@@ -109,6 +109,8 @@ func (s *Store) writeDocuments(ctx context.Context, uid string, payload io.ReadS
 	}
 	defer release()
 	// Pass 2: ctx no longer matters.
+	s.applying.Add(1)
+	defer s.applying.Add(-1)
 	return s.apply(h, db, st, payload, size, v, replace, opts.Progress)
 }
 
@@ -329,14 +331,15 @@ func (s *Store) rollback(h *handle, db *pebble.DB, before *pebble.Snapshot, st s
 	if failed != nil {
 		return failed // its commit pipeline may be stuck
 	}
-	const chunk = 1 << 20
+	// Small batches: a rollback may have only the room the ballast left.
+	const chunk = 256 << 10
 	b := db.NewBatch()
 	defer func() { b.Close() }()
 	flush := func(final bool) (err error) {
 		if !final && b.Len() < chunk {
 			return nil
 		}
-		if free := s.space.freeBytes(); free < 2*int64(b.Len())+metaNeed {
+		if free := s.space.freeBytes(); free < 2*int64(b.Len())+1<<20 {
 			return fmt.Errorf("%w: %s free", syscall.ENOSPC, human(free))
 		}
 		if err := commitGuarded(b, h); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -63,6 +64,7 @@ type Store struct {
 	metaFailed error              // a fatal error of the meta database; guarded by mu
 	indexes    map[string]*handle // by uid; guarded by mu
 	inflight   sync.WaitGroup     // public calls in progress; Add under mu while !closed
+	applying   atomic.Int64       // document writes in their second pass (Applying)
 
 	// Tuning and fault injection for tests.
 	batchSize int // pass 2 commits about this many bytes per batch
@@ -152,9 +154,12 @@ func (s *Store) open() error {
 			return err
 		}
 		// Opening the meta database read-write replays its WAL into a
-		// flush, which pebble retries forever on a full disk.
-		if err := s.space.small("data dir " + s.dir + ": open the meta database"); err != nil {
-			return err
+		// flush, which waits for room: without the ballast to give it,
+		// there must be room for it.
+		if s.space.isFull() {
+			if err := s.space.small("data dir " + s.dir + ": open the meta database"); err != nil {
+				return err
+			}
 		}
 	}
 	s.cache = pebble.NewCache(blockCacheSize)
@@ -258,6 +263,11 @@ func (s *Store) release() error {
 func (s *Store) Reserve(what string, need int64) (release func(), err error) {
 	return s.space.reserve(what, need)
 }
+
+// Applying reports how many document writes are in their second pass,
+// which runs to its end once started (see AddDocuments): a process that
+// stops should let them finish.
+func (s *Store) Applying() int { return int(s.applying.Load()) }
 
 // ReadOnly reports whether the store was opened read-only.
 func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,33 @@ type globalOptions struct {
 	// abort, if set, stops the command with a cause (main sets it): a
 	// background error of the data dir's databases calls it.
 	abort context.CancelCauseFunc
+	// opened is the data dir the command opened, for main's stop
+	// (shared by the copies of globalOptions; nil in tests).
+	opened *openedStore
+}
+
+// openedStore is the store a command opened, if any.
+type openedStore struct {
+	mu    sync.Mutex
+	store *index.Store
+}
+
+// applying reports whether a document write is in its second pass.
+func (o *openedStore) applying() bool {
+	if o == nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.store != nil && o.store.Applying() > 0
+}
+
+func (o *openedStore) set(st *index.Store) {
+	if o != nil {
+		o.mu.Lock()
+		o.store = st
+		o.mu.Unlock()
+	}
 }
 
 // later records the work of the command being parsed; run does it once
@@ -123,6 +151,7 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.opened.set(st)
 	eng, err := task.Open(task.Options{
 		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
 		Archive: snapshot.WriteOptions{Level: g.Level}, SnapshotRateLimit: rate,

@@ -27,7 +27,7 @@ func main() {
 	if err == nil && g.work != nil {
 		g.abort = abort
 		if !g.daemon {
-			go exitAfterGrace(ctx, os.Stderr)
+			go exitAfterGrace(ctx, g.opened, os.Stderr)
 		}
 		err = g.work(ctx)
 	}
@@ -39,22 +39,54 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// stopGrace is how long a CLI command has, once SIGINT or SIGTERM came or
-// a background error stopped it, to end on its own (cancel its task, close
-// the data dir) before the process exits anyway (issue 7: a command on a
-// full disk ignored SIGTERM for ten minutes). Everything idxfs writes
-// survives being stopped at any point, as after a crash: a document task
-// stopped in pass 2 runs again at the next start.
-const stopGrace = 2 * time.Second
+// A CLI command that SIGINT or SIGTERM (or a background error of its
+// databases) stopped has stopGrace to end on its own (cancel its task,
+// close the data dir) before the process exits anyway (issue 7: a command
+// on a full disk ignored SIGTERM for ten minutes). Everything idxfs writes
+// survives being stopped at any point, as after a crash. One exception
+// waits longer: a document write in its second pass, which cannot be
+// interrupted without leaving part of it applied, is given up to
+// applyGrace to finish, unless a second signal comes. The mount has its
+// own shutdown (--shutdown-grace).
+const (
+	stopGrace  = 2 * time.Second
+	applyGrace = 60 * time.Second
+)
 
-// exitAfterGrace exits the process stopGrace after ctx ends, if it is
-// still running. The mount has its own shutdown (--shutdown-grace).
-func exitAfterGrace(ctx context.Context, stderr io.Writer) {
+// exitAfterGrace exits the process once ctx ended and the grace is over.
+func exitAfterGrace(ctx context.Context, opened *openedStore, stderr io.Writer) {
 	<-ctx.Done()
-	time.Sleep(stopGrace)
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	start := time.Now()
+	told := false
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-again:
+			exitNow(ctx, stderr)
+		case <-tick.C:
+		}
+		waited := time.Since(start)
+		if waited < stopGrace {
+			continue
+		}
+		if waited < applyGrace && opened.applying() {
+			if !told {
+				told = true
+				fmt.Fprintln(stderr, "idxfs: finishing the document write in progress (it cannot stop half way); Ctrl-C again to stop at once (it is then run again at the next start)")
+			}
+			continue
+		}
+		exitNow(ctx, stderr)
+	}
+}
+
+func exitNow(ctx context.Context, stderr io.Writer) {
 	err := context.Cause(ctx)
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "idxfs: interrupted; stopped without waiting any longer (what was in progress resumes or is cleaned up at the next start)\n")
+		fmt.Fprintln(stderr, "idxfs: interrupted; stopped without waiting any longer (what was in progress resumes or is cleaned up at the next start)")
 		os.Exit(exitInterrupted)
 	}
 	report(stderr, err)
@@ -87,7 +119,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // parse parses one command line; the work it asks for is g.work (nil for
 // --help and the like, which parse already did).
 func parse(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (*globalOptions, error) {
-	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr}
+	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr, opened: &openedStore{}}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
 	args, err := normalizeArgs(app, args)
