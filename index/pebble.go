@@ -73,7 +73,12 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 // fatalError is the panic of pebbleLogger.Fatalf.
 type fatalError struct{ msg string }
 
-func (e *fatalError) Error() string { return "pebble: " + e.msg }
+func (e *fatalError) Error() string {
+	if strings.HasPrefix(e.msg, "pebble: ") {
+		return e.msg
+	}
+	return "pebble: " + e.msg
+}
 
 func (e *fatalError) Unwrap() []error {
 	if strings.Contains(e.msg, syscall.ENOSPC.Error()) {

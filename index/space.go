@@ -33,10 +33,11 @@ import (
 const (
 	minBallast = 4 << 20
 	maxBallast = 32 << 20
-	// metaNeed is what a small write (a task record, an index map entry,
-	// an empty index) needs free: pebble may rotate the meta WAL (which it
-	// preallocates) and flush the meta memtable.
-	metaNeed = 2*metaMemTable + metaMemTable/2
+	// metaNeed is what a small write (a task record, an index map entry)
+	// needs free: its bytes in the meta WAL, and the flush of the meta
+	// memtable it may fill. (pebble preallocates a new WAL, but ignores a
+	// failure to.)
+	metaNeed = metaMemTable + metaMemTable/2
 	// writeOverhead is added to a document write's own need: the new WAL
 	// of the index database (preallocated) and the flush of the memtable.
 	writeOverhead = 2 * memTableSize

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // TestApplyRollsBackOnFailure fails pass 2 of a write after some batches
@@ -161,4 +164,94 @@ func treeState(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestRealDiskFullDuringApply fills a real small filesystem in the middle of
+// pass 2, so that pebble's own write meets ENOSPC (issue 7, item 1: the
+// process died in pebble's rotateWAL): the ballast is released and the
+// write retried in its room, the write fails with ENOSPC and is rolled back,
+// the store keeps working, and once there is room again it takes the same
+// write and makes its ballast again.
+func TestRealDiskFullDuringApply(t *testing.T) {
+	dir := filepath.Join(bintest.SmallFS(t, 48<<20), "data")
+	s := openStore(t, dir)
+	s.batchSize = 256 << 10
+	mustCreate(t, s, "i", "")
+	add(t, s, "i", genNDJSON(1, 500, 1000))
+	before, beforeDocs := mustGet(t, s, "i"), export(t, s, "i")
+	ballast := filepath.Join(dir, ballastFile)
+	if _, err := os.Stat(ballast); err != nil {
+		t.Fatalf("no ballast: %v", err)
+	}
+
+	var release func()
+	s.hooks.beforeCommit = func(n int) error {
+		if n == 3 {
+			release = bintest.Fill(t, filepath.Dir(dir), 0)
+		}
+		return nil
+	}
+	payload := genNDJSON(400, 4000, 1000) // 4 MB: 16 batches
+	_, err := s.AddDocuments(context.Background(), "i", strings.NewReader(payload), WriteOptions{})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("err = %v, want ENOSPC", err)
+	}
+	if release == nil {
+		t.Fatal("the write ended before the disk was filled")
+	}
+	if _, err := os.Stat(ballast); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the ballast is still there after pebble met a full disk: %v", err)
+	}
+	after := mustGet(t, s, "i")
+	before.SizeOnDisk, after.SizeOnDisk = 0, 0
+	if after != before {
+		t.Errorf("index after the failed write:\n%+v\nbefore:\n%+v", after, before)
+	}
+	if got := export(t, s, "i"); got != beforeDocs {
+		t.Errorf("documents changed by a failed write: %d lines, before %d", strings.Count(got, "\n"), strings.Count(beforeDocs, "\n"))
+	}
+	// Still full: refused before pebble writes anything.
+	s.hooks.beforeCommit = nil
+	if _, err := s.AddDocuments(context.Background(), "i", strings.NewReader(payload), WriteOptions{}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a write while the disk is full: %v, want ENOSPC", err)
+	}
+
+	release()
+	if _, err := s.AddDocuments(context.Background(), "i", strings.NewReader(payload), WriteOptions{}); err != nil {
+		t.Fatalf("the write once there is room: %v", err)
+	}
+	if got := mustGet(t, s, "i").Documents; got != 4399 {
+		t.Errorf("%d documents, want 4399", got)
+	}
+	if _, err := os.Stat(ballast); err != nil {
+		t.Errorf("the ballast was not made again: %v", err)
+	}
+}
+
+// TestBackgroundErrorsAreRateLimited: pebble retries a failed flush at
+// once and forever; on a full disk the store slows the retries, logs once
+// (not millions of lines, issue 7 item 2), tells OnBackgroundError and
+// refuses large writes.
+func TestBackgroundErrorsAreRateLimited(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	var called int
+	sp := newSpace(t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)), false)
+	sp.onError = func(error) { called++ }
+	start := time.Now()
+	for range 4 {
+		sp.backgroundError(fmt.Errorf("flush: write 000012.sst: %w", syscall.ENOSPC))
+	}
+	if took := time.Since(start); took < 4*backgroundBackoff {
+		t.Errorf("4 background ENOSPC took %v: not slowed down", took)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("%d log lines for 4 background errors, want 1:\n%s", n, logs.String())
+	}
+	if called != 4 {
+		t.Errorf("OnBackgroundError called %d times, want 4", called)
+	}
+	if !sp.isFull() {
+		t.Error("the store is not full after a background ENOSPC")
+	}
 }

@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,30 +56,12 @@ func newDiskFull(t *testing.T) *diskFull {
 	return d
 }
 
-// docs writes n documents of about 2 KiB (random text, which compresses
-// little) with ids from first on into the scratch dir and returns the path.
+// docs writes n documents of about 2 KiB with ids from first on into the
+// scratch dir and returns the path.
 func (d *diskFull) docs(name string, first, n int) string {
 	d.t.Helper()
 	p := d.path(name)
-	f, err := os.Create(p)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	w := bufio.NewWriter(f)
-	r := rand.New(rand.NewPCG(uint64(first), uint64(n)))
-	raw := make([]byte, 1500)
-	for id := first; id < first+n; id++ {
-		for i := range raw {
-			raw[i] = byte(r.Uint32())
-		}
-		fmt.Fprintf(w, `{"id":%d,"body":%q}`+"\n", id, base64.StdEncoding.EncodeToString(raw))
-	}
-	if err := w.Flush(); err != nil {
-		d.t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		d.t.Fatal(err)
-	}
+	bintest.RandomDocs(d.t, p, first, n)
 	return p
 }
 
