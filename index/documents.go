@@ -325,10 +325,7 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 // It commits in small batches, each only if it fits in the free space (a
 // rollback must not be what fills the disk).
 func (s *Store) rollback(h *handle, db *pebble.DB, before *pebble.Snapshot, st state, payload io.ReadSeeker, n uint64, v validation, replace bool) (err error) {
-	h.openMu.Lock()
-	failed := h.failed
-	h.openMu.Unlock()
-	if failed != nil {
+	if failed := h.dbErr(); failed != nil {
 		return failed // its commit pipeline may be stuck
 	}
 	// Small batches: a rollback may have only the room the ballast left.

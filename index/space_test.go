@@ -94,7 +94,7 @@ func TestFatalErrorFailsTheDatabaseNotTheProcess(t *testing.T) {
 	defer s.releaseHandle(h)
 	err = func() (err error) {
 		defer catchFatal(&err, h.dbFailed)
-		pebbleLogger{slog.New(slog.DiscardHandler)}.Fatalf("pebble: fatal commit error: write 000004.log: %v", syscall.ENOSPC)
+		pebbleLogger{l: slog.New(slog.DiscardHandler)}.Fatalf("pebble: fatal commit error: %v", fmt.Errorf("write 000004.log: %w", syscall.ENOSPC))
 		return nil
 	}()
 	if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
@@ -253,5 +253,25 @@ func TestBackgroundErrorsAreRateLimited(t *testing.T) {
 	}
 	if !sp.isFull() {
 		t.Error("the store is not full after a background ENOSPC")
+	}
+}
+
+// TestFatalErrorInBackground: a Fatalf from pebble's background goroutines
+// (a MANIFEST write of a flush) must not panic, where nothing recovers and
+// the process would end; it fails the database.
+func TestFatalErrorInBackground(t *testing.T) {
+	t.Parallel()
+	h := &handle{uid: "i"}
+	l := pebbleLogger{l: slog.New(slog.DiscardHandler), failed: h.dbFailed}
+	done := make(chan any)
+	go func() {
+		defer func() { done <- recover() }()
+		l.Fatalf("MANIFEST flush failed: %v", syscall.ENOSPC)
+	}()
+	if r := <-done; r != nil {
+		t.Fatalf("Fatalf panicked in a background goroutine: %v", r)
+	}
+	if err := h.dbErr(); !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("the database's error: %v, want ErrFailed and ENOSPC", err)
 	}
 }

@@ -88,7 +88,9 @@ type handle struct {
 
 	openMu sync.Mutex
 	db     *pebble.DB // nil until first use; guarded by openMu
-	failed error      // a fatal error of db: it refuses writes; guarded by openMu
+
+	failMu sync.Mutex
+	failed error // a fatal error of db: it refuses writes; guarded by failMu
 }
 
 // Open opens (creating on first use) the data directory dir: creates the
@@ -164,6 +166,7 @@ func (s *Store) open() error {
 	}
 	s.cache = pebble.NewCache(blockCacheSize)
 	mo := s.dbOptions()
+	mo.Logger = pebbleLogger{l: s.log, failed: s.metaDBFailed}
 	mo.MemTableSize = metaMemTable
 	mo.ErrorIfNotExists = s.opts.ReadOnly
 	var err error
@@ -354,6 +357,7 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	}
 	o := s.dbOptions()
 	o.ErrorIfNotExists = true
+	o.Logger = pebbleLogger{l: s.log, failed: h.dbFailed}
 	db, err := pebble.Open(h.dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("index %q: open database %s: %w", h.uid, h.id, err)
@@ -381,21 +385,26 @@ func (s *Store) writableDB(h *handle) (*pebble.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.openMu.Lock()
-	defer h.openMu.Unlock()
-	if h.failed != nil {
-		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid, h.failed, ErrFailed)
+	if failed := h.dbErr(); failed != nil {
+		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid, failed, ErrFailed)
 	}
 	return db, nil
 }
 
 // dbFailed records a fatal error of the index's database.
 func (h *handle) dbFailed(err error) {
-	h.openMu.Lock()
-	defer h.openMu.Unlock()
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
 	if h.failed == nil {
 		h.failed = err
 	}
+}
+
+// dbErr is the fatal error of the index's database, if any.
+func (h *handle) dbErr() error {
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	return h.failed
 }
 
 // writableMeta is writable for the meta database: ErrFailed after a fatal
@@ -427,7 +436,7 @@ func (s *Store) metaDBFailed(err error) {
 func (h *handle) close() error {
 	h.openMu.Lock()
 	defer h.openMu.Unlock()
-	if h.db == nil || h.failed != nil {
+	if h.db == nil || h.dbErr() != nil {
 		return nil
 	}
 	err := h.db.Close()
