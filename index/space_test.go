@@ -62,20 +62,27 @@ func TestApplyRollsBackOnFailure(t *testing.T) {
 			if commits != 3 {
 				t.Fatalf("the write stopped at commit %d, not at the third", commits)
 			}
-			after := mustGet(t, s, "i")
-			before.SizeOnDisk, after.SizeOnDisk = 0, 0
-			if after != before {
-				t.Errorf("index after the failed write:\n%+v\nbefore:\n%+v", after, before)
-			}
-			if got := export(t, s, "i"); got != beforeDocs {
-				t.Errorf("documents changed by a failed write: %d lines, before %d", strings.Count(got, "\n"), strings.Count(beforeDocs, "\n"))
-			}
+			unchanged(t, s, "i", before, beforeDocs)
 			// And the index takes the write once the disk has room.
 			s.hooks.beforeCommit = nil
 			if _, err := write(ctx, "i", strings.NewReader(payload), WriteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// unchanged checks that index uid is as before (but its size on disk) and
+// holds exactly the documents docs.
+func unchanged(t *testing.T, s *Store, uid string, before Info, docs string) {
+	t.Helper()
+	after := mustGet(t, s, uid)
+	before.SizeOnDisk, after.SizeOnDisk = 0, 0
+	if after != before {
+		t.Errorf("index after the failed write:\n%+v\nbefore:\n%+v", after, before)
+	}
+	if got := export(t, s, uid); got != docs {
+		t.Errorf("documents changed by a failed write: %d lines, before %d", strings.Count(got, "\n"), strings.Count(docs, "\n"))
 	}
 }
 
@@ -202,14 +209,7 @@ func TestRealDiskFullDuringApply(t *testing.T) {
 	if _, err := os.Stat(ballast); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the ballast is still there after pebble met a full disk: %v", err)
 	}
-	after := mustGet(t, s, "i")
-	before.SizeOnDisk, after.SizeOnDisk = 0, 0
-	if after != before {
-		t.Errorf("index after the failed write:\n%+v\nbefore:\n%+v", after, before)
-	}
-	if got := export(t, s, "i"); got != beforeDocs {
-		t.Errorf("documents changed by a failed write: %d lines, before %d", strings.Count(got, "\n"), strings.Count(beforeDocs, "\n"))
-	}
+	unchanged(t, s, "i", before, beforeDocs)
 	// Still full: refused before pebble writes anything.
 	s.hooks.beforeCommit = nil
 	if _, err := s.AddDocuments(context.Background(), "i", strings.NewReader(payload), WriteOptions{}); !errors.Is(err, syscall.ENOSPC) {

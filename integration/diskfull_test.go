@@ -160,37 +160,33 @@ func clipLog(s string) string {
 // not (issue 7, item 1: the process died in pebble's rotateWAL and the CLI
 // exited 2).
 func checkFullDocumentsAdd(t *testing.T, d *diskFull) {
-	payload := d.docs("add.ndjson", baseDocs-99, 4000) // 100 updates, 3900 new: 8 MiB
-	before := d.state("movies")
-	release := d.fill(fileSize(t, payload) + 6<<20)
-	d.failsNoSpace(true, "documents", "add", "movies", payload)
-	if tk := d.lastTask("documentAdditionOrUpdate"); tk.Status != "failed" || tk.Error == nil || tk.Error.Code != "no_space_left" {
-		t.Errorf("the addition's task: %+v, want failed with no_space_left", tk)
-	}
-	if after := d.state("movies"); after != before {
-		t.Errorf("the index changed:\nbefore %s\nafter  %s", before, after)
-	}
-	d.clean()
-	release()
-	d.must("documents", "add", "movies", payload)
-	if in := d.show("movies"); in.NumberOfDocuments != baseDocs+3900 {
-		t.Errorf("after freeing space: %d documents, want %d", in.NumberOfDocuments, baseDocs+3900)
-	}
+	// 100 updates, 3900 new: 8 MiB
+	d.documentsDoNotFit("add", d.docs("add.ndjson", baseDocs-99, 4000), baseDocs+3900)
 }
 
 func checkFullDocumentsReplace(t *testing.T, d *diskFull) {
-	payload := d.docs("all.ndjson", 1, 4000)
+	d.documentsDoNotFit("replace", d.docs("all.ndjson", 1, 4000), 4000)
+}
+
+// documentsDoNotFit runs `documents CMD movies payload` on a disk with
+// room for the payload but not for its indexing, then again once there is
+// room, after which the index must hold want documents.
+func (d *diskFull) documentsDoNotFit(cmd, payload string, want int) {
+	d.t.Helper()
 	before := d.state("movies")
-	release := d.fill(fileSize(t, payload) + 6<<20)
-	d.failsNoSpace(true, "documents", "replace", "movies", payload)
+	release := d.fill(fileSize(d.t, payload) + 6<<20)
+	d.failsNoSpace(true, "documents", cmd, "movies", payload)
+	if tk := d.lastTask("documentAdditionOrUpdate"); tk.Status != "failed" || tk.Error == nil || tk.Error.Code != "no_space_left" {
+		d.t.Errorf("the task: %+v, want failed with no_space_left", tk)
+	}
 	if after := d.state("movies"); after != before {
-		t.Errorf("the index changed:\nbefore %s\nafter  %s", before, after)
+		d.t.Errorf("the index changed:\nbefore %s\nafter  %s", before, after)
 	}
 	d.clean()
 	release()
-	d.must("documents", "replace", "movies", payload)
-	if in := d.show("movies"); in.NumberOfDocuments != 4000 {
-		t.Errorf("after freeing space: %d documents, want 4000", in.NumberOfDocuments)
+	d.must("documents", cmd, "movies", payload)
+	if in := d.show("movies"); in.NumberOfDocuments != want {
+		d.t.Errorf("after freeing space: %d documents, want %d", in.NumberOfDocuments, want)
 	}
 }
 

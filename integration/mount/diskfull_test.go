@@ -115,36 +115,33 @@ func (e *fullEnv) serving() {
 // checkFullAppend: `cat FILE >> documents.ndjson` whose indexing does not
 // fit (issue 7, item 1: the daemon died in pebble's rotateWAL).
 func checkFullAppend(t *testing.T, e *fullEnv) {
-	payload := e.docs("add.ndjson", baseDocs-99, 4000) // 100 updates, 3900 new: 8 MiB
-	before := e.state("movies")
-	release := e.fill(fileSizeOf(t, payload) + 6<<20)
-	e.failsNoSpace("No space left on device", fmt.Sprintf("cat %s >> %s", payload, e.path("indexes", "movies", "documents.ndjson")))
-	e.serving()
-	e.lastFailedNoSpace("documentAdditionOrUpdate")
-	if after := e.state("movies"); after != before {
-		t.Errorf("the index changed: %s, before %s", after, before)
-	}
-	release()
-	sh(t, fmt.Sprintf("cat %s >> %s", payload, e.path("indexes", "movies", "documents.ndjson")))
-	if after := e.state("movies"); !strings.HasPrefix(after, fmt.Sprint(baseDocs+3900, " documents")) {
-		t.Errorf("after freeing space: %s, want %d documents", after, baseDocs+3900)
-	}
+	// 100 updates, 3900 new: 8 MiB
+	e.documentsDoNotFit(e.docs("add.ndjson", baseDocs-99, 4000), "cat %s >> %s", baseDocs+3900)
 }
 
 func checkFullReplace(t *testing.T, e *fullEnv) {
-	payload := e.docs("all.ndjson", 1, 4000)
+	e.documentsDoNotFit(e.docs("all.ndjson", 1, 4000), "cp %s %s", 4000)
+}
+
+// documentsDoNotFit writes payload into indexes/movies/documents.ndjson
+// with the shell command format (payload, target) on a disk with room for
+// the payload but not for its indexing, then again once there is room,
+// after which the index must hold want documents.
+func (e *fullEnv) documentsDoNotFit(payload, format string, want int) {
+	e.t.Helper()
+	line := fmt.Sprintf(format, payload, e.path("indexes", "movies", "documents.ndjson"))
 	before := e.state("movies")
-	release := e.fill(fileSizeOf(t, payload) + 6<<20)
-	e.failsNoSpace("No space left on device", fmt.Sprintf("cp %s %s", payload, e.path("indexes", "movies", "documents.ndjson")))
+	release := e.fill(fileSizeOf(e.t, payload) + 6<<20)
+	e.failsNoSpace("No space left on device", line)
 	e.serving()
 	e.lastFailedNoSpace("documentAdditionOrUpdate")
 	if after := e.state("movies"); after != before {
-		t.Errorf("the index changed: %s, before %s", after, before)
+		e.t.Errorf("the index changed: %s, before %s", after, before)
 	}
 	release()
-	sh(t, fmt.Sprintf("cp %s %s", payload, e.path("indexes", "movies", "documents.ndjson")))
-	if after := e.state("movies"); !strings.HasPrefix(after, "4000 documents") {
-		t.Errorf("after freeing space: %s, want 4000 documents", after)
+	sh(e.t, line)
+	if after := e.state("movies"); !strings.HasPrefix(after, fmt.Sprint(want, " documents")) {
+		e.t.Errorf("after freeing space: %s, want %d documents", after, want)
 	}
 }
 
@@ -202,7 +199,7 @@ func checkFullMeta(t *testing.T, e *fullEnv) {
 	sh(t, fmt.Sprintf("cat %s >> %s", e.docs("one.ndjson", 1, 10), e.path("indexes", "fresh", "documents.ndjson")))
 }
 
-func fileSizeOf(t *testing.T, p string) int64 {
+func fileSizeOf(t testing.TB, p string) int64 {
 	t.Helper()
 	fi, err := os.Stat(p)
 	if err != nil {
