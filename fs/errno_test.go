@@ -29,6 +29,8 @@ func TestErrno(t *testing.T) {
 		{&task.Error{Code: task.CodeNoSpaceLeft}, syscall.ENOSPC},
 		{&task.Error{Code: "something_new"}, syscall.EIO},
 		{fmt.Errorf("disk: %w", syscall.ENOSPC), syscall.ENOSPC},
+		{&task.Error{Code: task.CodeDatabaseFailed}, syscall.EROFS},
+		{fmt.Errorf("index %q: %w", "x", index.ErrFailed), syscall.EROFS},
 		{fmt.Errorf("odd failure"), syscall.EIO},
 	} {
 		if got := toErrno(log, "test", tt.err); got != tt.want {
