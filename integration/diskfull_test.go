@@ -271,7 +271,7 @@ func checkFullReadCommands(t *testing.T, d *diskFull) {
 		start := time.Now()
 		err := cmd.Run()
 		cancel()
-		if took := time.Since(start); took > 5*time.Second || err != nil {
+		if took := time.Since(start); took > 10*time.Second || err != nil { // 10 ms when idle
 			t.Errorf("idxfs %s on a full disk: %v after %v\n%s", strings.Join(args, " "), err, took.Round(time.Millisecond), clipLog(stderr.String()))
 		}
 		if stderr.Len() > 0 {
@@ -307,8 +307,8 @@ func checkFullReadCommands(t *testing.T, d *diskFull) {
 		t.Fatal(err)
 	}
 	code := p.wait(t, 10*time.Second)
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("documents add ended %v after SIGTERM, want within 3 s", took.Round(time.Millisecond))
+	if took := time.Since(start); took > 5*time.Second { // the grace is 2 s; slack for a loaded machine
+		t.Errorf("documents add ended %v after SIGTERM, want within 5 s", took.Round(time.Millisecond))
 	}
 	if code != 130 {
 		t.Errorf("documents add after SIGTERM: exit %d, want 130", code)
