@@ -29,6 +29,7 @@ var codeErrno = map[string]syscall.Errno{
 	task.CodeSnapshotTooLarge:   syscall.EFBIG,
 	task.CodeSnapshotNotFound:   syscall.ENOENT,
 	task.CodeNoSpaceLeft:        syscall.ENOSPC,
+	task.CodeDatabaseFailed:     syscall.EROFS,
 	task.CodeInterrupted:        syscall.EINTR,
 	task.CodeInvalidTaskRequest: syscall.EINVAL,
 }
@@ -59,6 +60,7 @@ var sentinelErrno = []struct {
 	{task.ErrClosed, syscall.ESHUTDOWN},
 	{syscall.ENOSPC, syscall.ENOSPC},
 	{syscall.EDQUOT, syscall.EDQUOT},
+	{index.ErrFailed, syscall.EROFS},
 }
 
 // toErrno maps err to an errno; an error it does not know is logged once

@@ -30,6 +30,8 @@ func TestErrno(t *testing.T) {
 		{&task.Error{Code: "something_new"}, syscall.EIO},
 		{fmt.Errorf("disk: %w", syscall.ENOSPC), syscall.ENOSPC},
 		{fmt.Errorf("snapshot task 3: %w", task.ErrCanceled), syscall.ECANCELED},
+		{&task.Error{Code: task.CodeDatabaseFailed}, syscall.EROFS},
+		{fmt.Errorf("index %q: %w", "x", index.ErrFailed), syscall.EROFS},
 		{fmt.Errorf("odd failure"), syscall.EIO},
 	} {
 		if got := toErrno(log, "test", tt.err); got != tt.want {

@@ -46,7 +46,11 @@ func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, er
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	if err := db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+	// The checkpoint flushes the memtable first (and copies the WAL).
+	if err := s.space.check(fmt.Sprintf("index %q: checkpoint", uid), writeOverhead); err != nil {
+		return Checkpoint{}, err
+	}
+	if err := checkpointGuarded(db, h, dir); err != nil {
 		return Checkpoint{}, fmt.Errorf("index %q: checkpoint into %s: %w", uid, dir, err)
 	}
 	return Checkpoint{
@@ -60,6 +64,13 @@ func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, er
 		UpdatedAt:    st.updatedAt,
 		PebbleFormat: uint64(db.FormatMajorVersion()),
 	}, nil
+}
+
+// checkpointGuarded is db.Checkpoint, whose flush may meet a fatal error
+// of pebble (see catchFatal).
+func checkpointGuarded(db *pebble.DB, h *handle, dir string) (err error) {
+	defer catchFatal(&err, h.dbFailed)
+	return db.Checkpoint(dir, pebble.WithFlushedWAL())
 }
 
 // OpenedCheck is what Inspect finds in a database directory.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -79,10 +80,7 @@ func (s *Store) writeDocuments(ctx context.Context, uid string, payload io.ReadS
 		return WriteResult{}, err
 	}
 	defer s.releaseHandle(h)
-	if err := s.writable(); err != nil {
-		return WriteResult{}, err
-	}
-	db, err := s.database(h)
+	db, err := s.writableDB(h)
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -115,7 +113,16 @@ func (s *Store) writeDocuments(ctx context.Context, uid string, payload io.ReadS
 	}
 	v.setPK = st.primaryKey == ""
 
+	// Pass 2 writes about the payload twice (pebble's WAL, then the
+	// tables it flushes to): it starts only if that fits.
+	release, err := s.space.reserve(fmt.Sprintf("index %q: write %s of documents", uid, human(size)), 2*size+writeOverhead)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	defer release()
 	// Pass 2: ctx no longer matters.
+	s.applying.Add(1)
+	defer s.applying.Add(-1)
 	return s.apply(h, db, st, payload, size, v, replace, opts)
 }
 
@@ -207,13 +214,22 @@ func (s *Store) readPayload(payload io.ReadSeeker, size int64, pass int, progres
 	return nil
 }
 
-// apply is pass 2. The caller holds h.writeMu.
-func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker, size int64, v validation, replace bool, opts WriteOptions) (WriteResult, error) {
+// apply is pass 2. The caller holds h.writeMu and a space reservation for
+// the write. A failure after some batches were committed (the disk filled
+// up from elsewhere, a fatal error of pebble, a payload that changed) rolls
+// them back from a snapshot of the database taken before the first one, so
+// that the index is as before (rollback); only a crash leaves them, for the
+// re-run at the next start to complete.
+// The last batch also records opts.Tag with the result (setLastWrite), so
+// that recovery can tell that the write completed.
+func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker, size int64, v validation, replace bool, opts WriteOptions) (res WriteResult, err error) {
 	progress := opts.Progress
-	res := WriteResult{Received: v.received, Indexed: v.distinct, PrimaryKey: v.primaryKey}
+	res = WriteResult{Received: v.received, Indexed: v.distinct, PrimaryKey: v.primaryKey}
 	if _, err := payload.Seek(0, io.SeekStart); err != nil {
 		return res, fmt.Errorf("index %q: payload: %w", h.uid, err)
 	}
+	before := db.NewSnapshot() // what a rollback restores
+	defer before.Close()
 	count := st.count
 	b := db.NewIndexedBatch()
 	defer func() { b.Close() }()
@@ -229,9 +245,23 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 		}
 	}
 	batches := 0
+	var committedDocs uint64 // documents of the payload in committed batches
+	var docs uint64          // documents of the payload read so far
+	crashed := false         // a test hook stopped pass 2 as a crash would
+	commit := func(b *pebble.Batch) (err error) {
+		if hook := s.hooks.beforeCommit; hook != nil {
+			if err := hook(batches + 1); err != nil {
+				return err
+			}
+		}
+		if s.space.isFull() {
+			return fmt.Errorf("%w: the disk filled up during the write", syscall.ENOSPC)
+		}
+		return commitGuarded(b, h)
+	}
 	var key []byte
 	var value bytes.Buffer
-	err := s.readPayload(payload, size, 2, progress, func(doc rawDocument) error {
+	err = s.readPayload(payload, size, 2, progress, func(doc rawDocument) error {
 		// Compacting validates too (pass 1 did; the payload may have changed).
 		value.Reset()
 		if err := json.Compact(&value, doc.data); err != nil || value.Bytes()[0] != '{' {
@@ -241,6 +271,7 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 		if err != nil {
 			return err
 		}
+		docs++
 		key = appendDocumentKey(key[:0], id)
 		_, closer, err := b.Get(key)
 		switch {
@@ -262,34 +293,148 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 		if _, err := setCountAndVersion(b, st, count, false); err != nil {
 			return err
 		}
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := commit(b); err != nil {
 			return err
 		}
 		b.Close()
 		b = db.NewIndexedBatch()
 		batches++
+		committedDocs = docs
 		if hook := s.hooks.afterBatch; hook != nil {
-			return hook(batches)
+			if err := hook(batches); err != nil {
+				crashed = true
+				return err
+			}
 		}
 		return nil
 	})
+	if err == nil {
+		if res.Version, err = setCountAndVersion(b, st, count, true); err == nil {
+			if err = setLastWrite(b, opts.Tag, res); err == nil {
+				err = commit(b)
+			}
+		}
+	}
 	if err != nil {
-		// The payload changed since pass 1, or the disk failed. What was
-		// committed is consistent (the counter matches); re-running the
-		// write completes it.
-		return res, fmt.Errorf("index %q: apply documents (after %d committed batches): %w", h.uid, batches, err)
-	}
-	if res.Version, err = setCountAndVersion(b, st, count, true); err != nil {
+		err = fmt.Errorf("index %q: apply documents: %w", h.uid, err)
+		if batches > 0 && !crashed {
+			if rerr := s.rollback(h, db, before, st, payload, committedDocs, v, replace); rerr != nil {
+				return res, fmt.Errorf("%w; rolling back its %d committed batches failed, the index holds part of the write: %v", err, batches, rerr)
+			}
+			s.log.Warn("document write failed; rolled back", "index", h.uid, "batches", batches, "err", err)
+		}
 		return res, err
-	}
-	if err := setLastWrite(b, opts.Tag, res); err != nil {
-		return res, err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return res, fmt.Errorf("index %q: apply documents (after %d committed batches): %w", h.uid, batches, err)
 	}
 	s.log.Debug("documents written", "index", h.uid, "documents", res.Received, "replace", replace, "version", res.Version, "bytes", size)
 	return res, nil
+}
+
+// rollback undoes the batches a failed pass 2 committed: the first n
+// documents of the payload (or, for a replace, every document) get back
+// the value they had in before, and the counter and primary key theirs.
+// It commits in small batches, each only if it fits in the free space (a
+// rollback must not be what fills the disk).
+func (s *Store) rollback(h *handle, db *pebble.DB, before *pebble.Snapshot, st state, payload io.ReadSeeker, n uint64, v validation, replace bool) (err error) {
+	if failed := h.dbErr(); failed != nil {
+		return failed // its commit pipeline may be stuck
+	}
+	// Small batches: a rollback may have only the room the ballast left.
+	const chunk = 256 << 10
+	b := db.NewBatch()
+	defer func() { b.Close() }()
+	flush := func(final bool) (err error) {
+		if !final && b.Len() < chunk {
+			return nil
+		}
+		if free := s.space.freeBytes(); free < 2*int64(b.Len())+1<<20 {
+			return fmt.Errorf("%w: %s free", syscall.ENOSPC, human(free))
+		}
+		if err := commitGuarded(b, h); err != nil {
+			return err
+		}
+		b.Close()
+		b = db.NewBatch()
+		return nil
+	}
+	restore := func(key []byte) error {
+		old, closer, err := before.Get(key)
+		switch {
+		case err == nil:
+			err = b.Set(key, old, nil)
+			closer.Close()
+		case errors.Is(err, pebble.ErrNotFound):
+			err = b.Delete(key, nil)
+		}
+		if err != nil {
+			return err
+		}
+		return flush(false)
+	}
+	if replace {
+		// Every document may have changed: remove them all, put back
+		// those of before.
+		if err := b.DeleteRange(docKeyLower, docKeyUpper, nil); err != nil {
+			return err
+		}
+		it, err := before.NewIter(&pebble.IterOptions{LowerBound: docKeyLower, UpperBound: docKeyUpper})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid() && err == nil; it.Next() {
+			var val []byte
+			if val, err = it.ValueAndErr(); err == nil {
+				if err = b.Set(it.Key(), val, nil); err == nil {
+					err = flush(false)
+				}
+			}
+		}
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		if _, err := payload.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var done uint64
+		stop := errors.New("done")
+		var key []byte
+		err := s.readPayload(payload, 0, 2, nil, func(doc rawDocument) error {
+			if done == n {
+				return stop
+			}
+			done++
+			obj, err := parseDocument(doc.data, doc.position)
+			if err != nil {
+				return err
+			}
+			id, err := documentID(obj, v.primaryKey, doc.position)
+			if err != nil {
+				return err
+			}
+			key = appendDocumentKey(key[:0], id)
+			return restore(key)
+		})
+		if err != nil && err != stop {
+			return err
+		}
+	}
+	if err := restore(keyPrimaryKey); err != nil {
+		return err
+	}
+	if err := b.Set(keyCount, encodeUint(st.count), nil); err != nil {
+		return err
+	}
+	return flush(true)
+}
+
+// commitGuarded commits b to h's database; a fatal error of pebble fails
+// the database (catchFatal) instead of the process.
+func commitGuarded(b *pebble.Batch, h *handle) (err error) {
+	defer catchFatal(&err, h.dbFailed)
+	return b.Commit(pebble.Sync)
 }
 
 // payloadSize returns the payload's size and rewinds it.
@@ -317,14 +462,16 @@ func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string, o
 		return 0, err
 	}
 	defer s.releaseHandle(h)
-	if err := s.writable(); err != nil {
-		return 0, err
-	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	db, err := s.database(h)
+	db, err := s.writableDB(h)
 	if err != nil {
+		return 0, err
+	}
+	// Deleting is how a user makes room: allowed on a full disk as long
+	// as the tombstones fit.
+	if err := s.space.small(fmt.Sprintf("index %q: delete documents", uid)); err != nil {
 		return 0, err
 	}
 	h.writeMu.Lock()
@@ -362,7 +509,7 @@ func (s *Store) DeleteDocuments(ctx context.Context, uid string, ids []string, o
 			return 0, err
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := commitGuarded(b, h); err != nil {
 		return 0, fmt.Errorf("index %q: delete documents: %w", uid, err)
 	}
 	return deleted, nil

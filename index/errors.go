@@ -23,6 +23,9 @@ var (
 	ErrCorrupt           = errors.New("index: corrupt index")
 	ErrReadOnly          = errors.New("index: store is read-only")
 	ErrUnsafeDataDir     = errors.New("index: unsafe data dir")
+	// ErrFailed: a database failed a write it cannot undo (pebble's fatal
+	// errors); it refuses writes until idxfs restarts and reopens it.
+	ErrFailed = errors.New("index: database failed")
 )
 
 // DocumentError is a bad document in a payload.

@@ -84,8 +84,11 @@ func (s *Store) registeredInfo(h *handle, primaryKey string) Info {
 }
 
 // buildEmpty creates an empty index database in dir.
-func (s *Store) buildEmpty(dir, primaryKey string) error {
-	o := pebbleOptions(s.cache, s.log, false)
+func (s *Store) buildEmpty(dir, primaryKey string) (err error) {
+	if err := s.space.check("create database", writeOverhead); err != nil {
+		return err
+	}
+	o := s.dbOptions()
 	o.ErrorIfExists = true
 	db, err := pebble.Open(dir, o)
 	if err != nil {

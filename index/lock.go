@@ -60,7 +60,9 @@ func lockDataDir(dir string, readOnly bool, info LockInfo) (*os.File, error) {
 		}
 		return nil, &LockedError{Dir: dir, Holder: readHolder(dir)}
 	}
-	if err := writeLockInfo(f, info); err != nil {
+	// The pid is for messages; the flock is the lock. On a full disk it
+	// may not be written (a read-only command must work there).
+	if err := writeLockInfo(f, info); err != nil && !isNoSpace(err) {
 		f.Close() // releases the flock
 		return nil, fmt.Errorf("data dir %s: %w", dir, err)
 	}

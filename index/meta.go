@@ -36,6 +36,17 @@ func (s *Store) loadMap() (map[string]mapEntry, error) {
 	return m, err
 }
 
+// metaWrite runs fn, which writes to the meta database, if the meta
+// database may be written (writableMeta) and a pebble fatal error in fn
+// becomes its error (catchFatal). what names the write in errors.
+func (s *Store) metaWrite(what string, fn func(*pebble.DB) error) (err error) {
+	if err := s.writableMeta(what); err != nil {
+		return err
+	}
+	defer catchFatal(&err, s.metaDBFailed)
+	return fn(s.meta)
+}
+
 // Meta returns a key-value namespace in the meta database, for other
 // packages' small records (the task queue). Names must be non-empty, must
 // not contain "/" and must not be "index"; the methods of a Meta with another
@@ -94,10 +105,9 @@ func (m *Meta) Set(key, value []byte) error {
 		return err
 	}
 	defer m.s.end()
-	if err := m.s.writable(); err != nil {
-		return err
-	}
-	return m.s.meta.Set(m.key(key), value, pebble.Sync)
+	return m.s.metaWrite("meta "+m.prefix+string(key), func(db *pebble.DB) error {
+		return db.Set(m.key(key), value, pebble.Sync)
+	})
 }
 
 // Apply writes sets and deletes in one synced batch (nil value: delete).
@@ -106,15 +116,14 @@ func (m *Meta) Apply(kvs map[string][]byte) error {
 		return err
 	}
 	defer m.s.end()
-	if err := m.s.writable(); err != nil {
-		return err
-	}
-	b := m.s.meta.NewBatch()
-	defer b.Close()
-	if err := m.addTo(b, kvs); err != nil {
-		return err
-	}
-	return b.Commit(pebble.Sync)
+	return m.s.metaWrite("meta "+m.prefix, func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := m.addTo(b, kvs); err != nil {
+			return err
+		}
+		return b.Commit(pebble.Sync)
+	})
 }
 
 // addTo adds sets and deletes of m's namespace to b (nil value: delete).
@@ -149,7 +158,14 @@ func (m *Meta) Writes(kvs map[string][]byte) Writes { return Writes{m: m, kvs: k
 // commitMap sets (e non-nil) or deletes the map entry of uid together with
 // the writes in with, in one synced batch.
 func (s *Store) commitMap(uid string, e *mapEntry, with []Writes) error {
-	b := s.meta.NewBatch()
+	return s.metaWrite(fmt.Sprintf("index %q: write index map", uid), func(db *pebble.DB) error {
+		return s.commitMapBatch(db, uid, e, with)
+	})
+}
+
+// commitMapBatch is commitMap's batch, written to db.
+func (s *Store) commitMapBatch(db *pebble.DB, uid string, e *mapEntry, with []Writes) error {
+	b := db.NewBatch()
 	defer b.Close()
 	var err error
 	if e == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -35,7 +37,7 @@ func pebbleOptions(cache *pebble.Cache, logger *slog.Logger, readOnly bool) *peb
 		MemTableSize:       memTableSize,
 		MaxOpenFiles:       maxOpenFilesPer,
 		FormatMajorVersion: pebbleFormat,
-		Logger:             pebbleLogger{logger},
+		Logger:             pebbleLogger{l: logger},
 		ReadOnly:           readOnly,
 	}
 	// Writes look every document up first (to keep the counter); a bloom
@@ -46,7 +48,11 @@ func pebbleOptions(cache *pebble.Cache, logger *slog.Logger, readOnly bool) *peb
 
 // pebbleLogger sends pebble's logs to slog: informational ones at Debug, so
 // that pebble never prints during normal operation.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l *slog.Logger
+	// failed, if set, is told of a fatal error of the database.
+	failed func(error)
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug(fmt.Sprintf(format, args...), "op", "pebble")
@@ -56,10 +62,57 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "op", "pebble")
 }
 
-// Fatalf is called by pebble on an invariant violation it cannot survive;
-// pebble expects it not to return.
+// Fatalf is called by pebble when a write it cannot undo failed (its WAL,
+// its MANIFEST) or on an invariant violation; pebble expects it not to
+// return. The database is marked failed (it refuses writes until the
+// process restarts and reopens it; reads go on). A failed commit, which
+// pebble reports in the committing goroutine and would otherwise report as
+// a success if Fatalf returned, panics with a *fatalError that catchFatal,
+// deferred around every commit of the store, turns back into the commit's
+// error. Elsewhere (pebble's background goroutines, where a panic would end
+// the process) Fatalf returns, and pebble returns the error from the job
+// that failed; what is durable is the last MANIFEST written, which the
+// reopen reads.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Log(context.Background(), slog.LevelError, msg, "op", "pebble")
-	panic("pebble: " + msg)
+	err := &fatalError{msg: msg}
+	if p.failed != nil {
+		p.failed(err)
+	}
+	if strings.HasPrefix(format, "pebble: fatal commit error") {
+		panic(err)
+	}
+}
+
+// fatalError is the panic of pebbleLogger.Fatalf.
+type fatalError struct{ msg string }
+
+func (e *fatalError) Error() string {
+	if strings.HasPrefix(e.msg, "pebble: ") {
+		return e.msg
+	}
+	return "pebble: " + e.msg
+}
+
+func (e *fatalError) Unwrap() []error {
+	if strings.Contains(e.msg, syscall.ENOSPC.Error()) {
+		return []error{ErrFailed, syscall.ENOSPC}
+	}
+	return []error{ErrFailed}
+}
+
+// catchFatal, deferred, turns the panic of a pebble Fatalf into *err and
+// calls failed with it. Other panics go on.
+func catchFatal(err *error, failed func(error)) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fe, ok := r.(*fatalError)
+	if !ok {
+		panic(r)
+	}
+	*err = fe
+	failed(fe)
 }

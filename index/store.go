@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -34,6 +35,11 @@ type Options struct {
 	// LOCK (a reader must not race a writer). Writes fail with ErrReadOnly.
 	// Default: false.
 	ReadOnly bool
+	// OnBackgroundError, if set, is called (from pebble's goroutines) with
+	// every error of a flush or compaction, which pebble retries. The store
+	// logs them anyway (at most once a minute). A command that should stop
+	// on them rather than wait sets it. Default: nil.
+	OnBackgroundError func(error)
 }
 
 // Store is an open data directory. It is safe for concurrent use.
@@ -43,6 +49,7 @@ type Store struct {
 	log   *slog.Logger
 	cache *pebble.Cache // block cache shared by every database of the store
 	meta  *pebble.DB    // index map and other namespaces
+	space *space        // the free-space guard (space.go)
 
 	lockMu   sync.Mutex
 	lock     *os.File // DATA/LOCK, flocked while open
@@ -52,17 +59,20 @@ type Store struct {
 	// so that "exists?" and "register" are one step.
 	createMu sync.Mutex
 
-	mu       sync.Mutex
-	closed   bool
-	indexes  map[string]*handle // by uid; guarded by mu
-	inflight sync.WaitGroup     // public calls in progress; Add under mu while !closed
+	mu         sync.Mutex
+	closed     bool
+	metaFailed error              // a fatal error of the meta database; guarded by mu
+	indexes    map[string]*handle // by uid; guarded by mu
+	inflight   sync.WaitGroup     // public calls in progress; Add under mu while !closed
+	applying   atomic.Int64       // document writes in their second pass (Applying)
 
 	// Tuning and fault injection for tests.
 	batchSize int // pass 2 commits about this many bytes per batch
 	maxDoc    int // MaxDocumentSize
 	hooks     struct {
 		afterMapDelete func() error      // Delete, between the map entry and the files
-		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last
+		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last: an error is a crash
+		beforeCommit   func(n int) error // pass 2, before committing batch n (from 1): an error fails the commit
 	}
 }
 
@@ -78,6 +88,9 @@ type handle struct {
 
 	openMu sync.Mutex
 	db     *pebble.DB // nil until first use; guarded by openMu
+
+	failMu sync.Mutex
+	failed error // a fatal error of db: it refuses writes; guarded by failMu
 }
 
 // Open opens (creating on first use) the data directory dir: creates the
@@ -107,6 +120,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.space = newSpace(abs, s.log, opts.ReadOnly)
+	s.space.onError = opts.OnBackgroundError
 	if !opts.ReadOnly {
 		// 0700: an index holds the user's documents (issue 7). An existing
 		// dir keeps its mode: the mount derives its modes from it.
@@ -143,9 +158,21 @@ func (s *Store) open() error {
 		if err := emptyDir(s.TmpDir()); err != nil {
 			return fmt.Errorf("data dir %s: empty tmp: %w", s.dir, err)
 		}
+		if err := s.space.init(); err != nil {
+			return err
+		}
+		// Opening the meta database read-write replays its WAL into a
+		// flush, which waits for room: without the ballast to give it,
+		// there must be room for it.
+		if s.space.isFull() {
+			if err := s.space.small("data dir " + s.dir + ": open the meta database"); err != nil {
+				return err
+			}
+		}
 	}
 	s.cache = pebble.NewCache(blockCacheSize)
-	mo := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	mo := s.dbOptions()
+	mo.Logger = pebbleLogger{l: s.log, failed: s.metaDBFailed}
 	mo.MemTableSize = metaMemTable
 	mo.ErrorIfNotExists = s.opts.ReadOnly
 	var err error
@@ -213,10 +240,13 @@ func (s *Store) Close() error {
 // release closes the meta database and the cache and releases LOCK.
 func (s *Store) release() error {
 	var errs []error
-	if s.meta != nil {
+	s.mu.Lock()
+	metaFailed := s.metaFailed
+	s.mu.Unlock()
+	if s.meta != nil && metaFailed == nil {
 		errs = append(errs, s.meta.Close())
-		s.meta = nil
 	}
+	s.meta = nil
 	if s.cache != nil {
 		s.cache.Unref()
 		s.cache = nil
@@ -232,6 +262,24 @@ func (s *Store) release() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Reserve checks that need bytes fit on the data dir's disk, besides what
+// other writes in progress reserved, and holds them until release is
+// called (idempotent). what names the write in the error, which wraps
+// syscall.ENOSPC and says how much is needed and free. While the disk is
+// full (see space.go) every reservation fails, until there is room again.
+// On a read-only store it always succeeds.
+func (s *Store) Reserve(what string, need int64) (release func(), err error) {
+	return s.space.reserve(what, need)
+}
+
+// Applying reports how many document writes are in their second pass,
+// which runs to its end once started (see AddDocuments): a process that
+// stops should let them finish.
+func (s *Store) Applying() int { return int(s.applying.Load()) }
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
 
 // Dir returns the data directory's absolute path.
 func (s *Store) Dir() string { return s.dir }
@@ -313,8 +361,9 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	if h.db != nil {
 		return h.db, nil
 	}
-	o := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	o := s.dbOptions()
 	o.ErrorIfNotExists = true
+	o.Logger = pebbleLogger{l: s.log, failed: h.dbFailed}
 	db, err := pebble.Open(h.dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("index %q: open database %s: %w", h.uid, h.id, err)
@@ -323,11 +372,77 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	return db, nil
 }
 
-// close closes the index's database if it is open.
+// dbOptions are the options of the store's databases: they write through
+// the free-space guard.
+func (s *Store) dbOptions() *pebble.Options {
+	o := pebbleOptions(s.cache, s.log, s.opts.ReadOnly)
+	o.FS = s.space.fs
+	o.EventListener = s.space.eventListener()
+	return o
+}
+
+// writableDB returns the index's database for a write: ErrReadOnly, or
+// ErrFailed if a fatal error of pebble stopped it (see catchFatal).
+func (s *Store) writableDB(h *handle) (*pebble.DB, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	db, err := s.database(h)
+	if err != nil {
+		return nil, err
+	}
+	if failed := h.dbErr(); failed != nil {
+		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid, failed, ErrFailed)
+	}
+	return db, nil
+}
+
+// dbFailed records a fatal error of the index's database.
+func (h *handle) dbFailed(err error) {
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	if h.failed == nil {
+		h.failed = err
+	}
+}
+
+// dbErr is the fatal error of the index's database, if any.
+func (h *handle) dbErr() error {
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	return h.failed
+}
+
+// writableMeta is writable for the meta database: ErrFailed after a fatal
+// error of pebble in it, and a check that a small write fits.
+func (s *Store) writableMeta(what string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	failed := s.metaFailed
+	s.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("%s: the meta database of %s failed earlier (%v) and refuses writes until idxfs restarts: %w", what, s.dir, failed, ErrFailed)
+	}
+	return s.space.small(what)
+}
+
+// metaDBFailed records a fatal error of the meta database.
+func (s *Store) metaDBFailed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metaFailed == nil {
+		s.metaFailed = err
+	}
+}
+
+// close closes the index's database if it is open. A database that
+// failed is left open: pebble's commit pipeline may hold its locks forever.
 func (h *handle) close() error {
 	h.openMu.Lock()
 	defer h.openMu.Unlock()
-	if h.db == nil {
+	if h.db == nil || h.dbErr() != nil {
 		return nil
 	}
 	err := h.db.Close()

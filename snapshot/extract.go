@@ -19,7 +19,8 @@ import (
 // archives of this format re-packed by GNU tar (one gzip member).
 //
 // Before writing any file it checks that the files fit in opts.MaxExpandedSize
-// and in the free space of dstDir's filesystem (ErrTooLarge). Files are
+// (ErrTooLarge) and in the free space of dstDir's filesystem (an error
+// wrapping syscall.ENOSPC that says how much is needed and free). Files are
 // created with O_EXCL, get the mtime their tar header records, and are
 // fsynced (in the background, while the next ones are written), then dstDir
 // is fsynced. If r.Read blocks, cancellation takes effect when it returns.
@@ -72,7 +73,9 @@ func (x *extractor) begin(m Metadata, total int64) error {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if total > free {
-		return fmt.Errorf("%w: it expands to %d bytes of files, but %s has only %d bytes free", ErrTooLarge, total, x.dir, free)
+		// Not ErrTooLarge: the archive is fine, the disk is full (issue 7).
+		return fmt.Errorf("snapshot: extract: %w: the archive expands to %s of files, %s free in %s",
+			syscall.ENOSPC, mib(total), mib(free), filepath.Dir(x.dir))
 	}
 	return nil
 }
@@ -148,4 +151,15 @@ func (x *extractor) abort() {
 	// The read's error is the one returned; a sync error after it is moot
 	// since the files are about to be removed.
 	_ = x.stopSyncer()
+}
+
+// mib formats a byte count for messages.
+func mib(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/idxfs/idxfs/snapshot"
@@ -238,7 +239,7 @@ func malformedCases() []malformed {
 		{name: "future pebble format", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.PebbleFormatVersion = 99 })),
 			opts: snapshot.ReadOptions{MaxPebbleFormat: 20}, want: incompatible, msg: "pebble format version 99 is newer"},
 		{name: "over MaxExpandedSize", build: tarOf(baseEntries()), opts: snapshot.ReadOptions{MaxExpandedSize: 100 << 10}, want: tooLarge, msg: "more than the limit of 102400"},
-		{name: "over free space", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files[0].Size = 1 << 60 })), want: tooLarge, msg: "bytes free",
+		{name: "over free space", build: tarOf(withMeta(func(m *snapshot.Metadata) { m.Files[0].Size = 1 << 60 })), want: syscall.ENOSPC, msg: "no space left on device: the archive expands to 1073741824.0 GiB of files, ",
 			verifyWant: corrupt, verifyMsg: "differs from metadata"},
 		{name: "trailing garbage", build: func(t testing.TB) []byte { return concat(validArchive(t), []byte("garbage!!!!!")) }, want: corrupt, msg: "trailing garbage"},
 		{name: "trailing zeros", build: func(t testing.TB) []byte { return concat(validArchive(t), make([]byte, 100)) }, want: corrupt, msg: "trailing garbage"},

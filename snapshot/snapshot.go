@@ -14,8 +14,8 @@ var (
 	// ErrIncompatible: a valid-looking archive of a newer format version or
 	// pebble format than this build supports.
 	ErrIncompatible = errors.New("snapshot: incompatible archive")
-	// ErrTooLarge: the archive would expand past the configured limit or the
-	// free disk space.
+	// ErrTooLarge: the archive would expand past the configured limit. (Past
+	// the free disk space, Extract's error wraps syscall.ENOSPC instead.)
 	ErrTooLarge = errors.New("snapshot: archive too large")
 )
 

@@ -170,7 +170,8 @@ type request struct {
 // intact payload, which are run again (at most MaxReruns times), since their
 // writes are idempotent and a crash may have stopped them half-applied.
 // Payload files no task needs are removed. The scheduler does not run until
-// Start.
+// Start. On a read-only store the engine only shows the tasks as recorded
+// (nothing is recovered, removed or written) and cannot run them.
 func Open(opts Options) (*Engine, error) {
 	opts.EnsureDefaults()
 	if opts.Store == nil {
@@ -193,7 +194,7 @@ func Open(opts Options) (*Engine, error) {
 		tickStop:   make(chan struct{}),
 		nextUID:    1,
 	}
-	if err := os.MkdirAll(e.payloadDir, 0o755); err != nil {
+	if err := os.MkdirAll(e.payloadDir, 0o755); err != nil && !opts.Store.ReadOnly() {
 		stop()
 		return nil, fmt.Errorf("task: %w", err)
 	}

@@ -58,6 +58,7 @@ const (
 	CodeSnapshotTooLarge   = "snapshot_too_large"
 	CodeSnapshotNotFound   = "snapshot_file_not_found"
 	CodeNoSpaceLeft        = "no_space_left"
+	CodeDatabaseFailed     = "database_failed" // pebble failed a write it cannot undo; writes wait for a restart
 	CodeInterrupted        = "interrupted"
 	CodeCorruptIndex       = "corrupt_index"
 	CodeInternal           = "internal"
@@ -88,6 +89,7 @@ var codes = []struct {
 	{snapshot.ErrCorrupt, CodeInvalidSnapshot, TypeInvalidRequest},
 	{syscall.ENOSPC, CodeNoSpaceLeft, TypeSystem},
 	{syscall.EDQUOT, CodeNoSpaceLeft, TypeSystem},
+	{index.ErrFailed, CodeDatabaseFailed, TypeSystem},
 }
 
 // toError turns a processor's error into the task's Error.

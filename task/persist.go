@@ -91,6 +91,9 @@ func (e *Engine) load() error {
 		return fmt.Errorf("task: load: %w", err)
 	}
 	slices.Sort(e.uids)
+	if e.store.ReadOnly() {
+		return nil // a reader shows the tasks as recorded
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -181,6 +181,14 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 		return s.details(true), nil
 	}
 
+	// The archive is about the size of the index's files (pebble's tables
+	// are compressed already), plus tar and gzip framing.
+	release, err := e.store.Reserve(fmt.Sprintf("snapshot of %q", uid), info.SizeOnDisk+info.SizeOnDisk/16+1<<20)
+	if err != nil {
+		return d, err
+	}
+	defer release()
+
 	r.prog.at(1, 0, 0)
 	ckdir := filepath.Join(e.store.TmpDir(), fmt.Sprintf("checkpoint-%d", r.task.UID))
 	defer os.RemoveAll(ckdir)
@@ -290,16 +298,24 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	}
 	dst := filepath.Join(e.store.TmpDir(), fmt.Sprintf("import-%d", r.task.UID))
 	defer os.RemoveAll(dst)
+	release := func() {} // the space the extracted files take, once the metadata says
+	defer func() { release() }()
 	opts := snapshot.ReadOptions{
 		MaxExpandedSize: e.opts.MaxImportSize,
 		Progress:        func(p snapshot.Progress) { r.prog.at(1, p.BytesDone, p.BytesTotal) },
 		// Checked again once the metadata is read, before any file is
 		// written: an index of that name may have appeared meanwhile.
-		OnMetadata: func(snapshot.Metadata) error {
+		OnMetadata: func(m snapshot.Metadata) error {
 			if e.store.Exists(newUID) {
 				return index.ErrExists
 			}
-			return nil
+			var total int64
+			for _, f := range m.Files {
+				total += f.Size
+			}
+			var err error
+			release, err = e.store.Reserve("the extracted index", total)
+			return err
 		},
 	}
 	// The checks are VerifyArchive's too (the same function).

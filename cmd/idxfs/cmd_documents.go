@@ -110,7 +110,7 @@ func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx,
 }
 
 func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		bw := bufio.NewWriterSize(g.stdout, 1<<20)
 		if _, err := e.store.Export(ctx, idx, bw); err != nil {
 			return err
@@ -120,7 +120,7 @@ func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error 
 }
 
 func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		doc, err := e.store.Document(ctx, idx, id)
 		if err != nil {
 			return err

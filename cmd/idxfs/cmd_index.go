@@ -92,7 +92,18 @@ func indexCommand(g *globalOptions) *cli.Command {
 
 // withEnv opens the data dir, runs fn and closes the data dir.
 func withEnv(ctx context.Context, g globalOptions, run bool, fn func(*env) error) error {
-	e, err := openEnv(g, run)
+	return withEnvMode(ctx, g, run, false, fn)
+}
+
+// withReadEnv is withEnv for commands that only read: the data dir is
+// opened read-only (issue 7: a reading command on a full disk must not
+// write).
+func withReadEnv(ctx context.Context, g globalOptions, fn func(*env) error) error {
+	return withEnvMode(ctx, g, false, true, fn)
+}
+
+func withEnvMode(ctx context.Context, g globalOptions, run, readOnly bool, fn func(*env) error) error {
+	e, err := openEnvMode(g, run, readOnly)
 	if err != nil {
 		return err
 	}
@@ -118,7 +129,7 @@ func runIndexDelete(ctx context.Context, g globalOptions, w waitOptions, name st
 }
 
 func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		ins, err := e.store.List(ctx)
 		if err != nil {
 			return err
@@ -135,7 +146,7 @@ func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
 }
 
 func runIndexShow(ctx context.Context, g globalOptions, name string, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		in, err := e.store.Get(ctx, name)
 		if err != nil {
 			return err

@@ -64,6 +64,7 @@ func mountCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return err
 			}
+			g.daemon = true
 			gg := *g
 			if !c.IsSet("log-level") {
 				gg.LogLevel = "info" // a daemon says what it does

@@ -336,7 +336,7 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 }
 
 func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		ss, err := e.engine.Snapshots(idx)
 		if err != nil {
 			return err

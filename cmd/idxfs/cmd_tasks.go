@@ -69,7 +69,7 @@ func tasksCommand(g *globalOptions) *cli.Command {
 }
 
 func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		ts := e.engine.List(f)
 		if asJSON {
 			if ts == nil {
@@ -83,7 +83,7 @@ func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bo
 }
 
 func runTasksShow(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withReadEnv(ctx, g, func(e *env) error {
 		t, err := e.engine.Get(uid)
 		if err != nil {
 			return err

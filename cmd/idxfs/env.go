@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +37,39 @@ type globalOptions struct {
 
 	// work is what the command line asks for, set by its action (later).
 	work func(context.Context) error
+	// daemon: the command is the mount, which shuts down on its own terms
+	// (main gives other commands a short grace after a signal).
+	daemon bool
+	// abort, if set, stops the command with a cause (main sets it): a
+	// background error of the data dir's databases calls it.
+	abort context.CancelCauseFunc
+	// opened is the data dir the command opened, for main's stop
+	// (shared by the copies of globalOptions; nil in tests).
+	opened *openedStore
+}
+
+// openedStore is the store a command opened, if any.
+type openedStore struct {
+	mu    sync.Mutex
+	store *index.Store
+}
+
+// applying reports whether a document write is in its second pass.
+func (o *openedStore) applying() bool {
+	if o == nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.store != nil && o.store.Applying() > 0
+}
+
+func (o *openedStore) set(st *index.Store) {
+	if o != nil {
+		o.mu.Lock()
+		o.store = st
+		o.mu.Unlock()
+	}
 }
 
 // later records the work of the command being parsed; run does it once
@@ -81,7 +117,12 @@ type env struct {
 // openEnv opens the data dir. With run, the scheduler starts: enqueued tasks
 // (also those left by earlier --no-wait commands) run while the command
 // does.
-func openEnv(g globalOptions, run bool) (*env, error) {
+func openEnv(g globalOptions, run bool) (*env, error) { return openEnvMode(g, run, false) }
+
+// openEnvMode is openEnv; with readOnly (commands that only read), nothing
+// in the data dir is written: no recovery, no tmp/ cleanup, no pebble
+// flush; a data dir that does not exist yet is created as for any command.
+func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
 		return nil, err
@@ -96,10 +137,21 @@ func openEnv(g globalOptions, run bool) (*env, error) {
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--snapshot-bwlimit %q: %v", g.BWLimit, err)}
 	}
-	st, err := index.Open(g.DataDir, index.Options{Logger: log})
+	opts := index.Options{Logger: log, ReadOnly: readOnly}
+	if g.abort != nil && !g.daemon {
+		opts.OnBackgroundError = func(err error) {
+			g.abort(fmt.Errorf("data dir %s: stopped by an error of its database: %w", g.DataDir, err))
+		}
+	}
+	st, err := index.Open(g.DataDir, opts)
+	if readOnly && errors.Is(err, fs.ErrNotExist) {
+		opts.ReadOnly = false
+		st, err = index.Open(g.DataDir, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
+	g.opened.set(st)
 	eng, err := task.Open(task.Options{
 		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
 		Archive: snapshot.WriteOptions{Level: g.Level}, SnapshotRateLimit: rate,
@@ -127,7 +179,7 @@ func (e *env) close(cmdCtx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil {
+	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil && !e.store.ReadOnly() {
 		fmt.Fprintf(e.g.stderr, "idxfs: waiting for %d task(s) in flight to finish (Ctrl-C stops them)\n", n)
 	}
 	e.engine.Close(ctx)

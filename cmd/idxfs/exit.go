@@ -72,6 +72,8 @@ func exitCode(err error) int {
 		return exitInvalid
 	case errors.Is(err, task.ErrFinished):
 		return exitInvalid // e.g. cancel a task that has finished
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return exitTaskFailed // disk full, also before a task exists (storing its payload)
 	}
 	return exitFailure
 }

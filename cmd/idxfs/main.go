@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,10 +21,75 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, abort := context.WithCancelCause(sig)
+	g, err := parse(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	if err == nil && g.work != nil {
+		g.abort = abort
+		if !g.daemon {
+			go exitAfterGrace(ctx, g.opened, os.Stderr)
+		}
+		err = g.work(ctx)
+	}
 	stop()
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a background error stopped the command
+	}
 	report(os.Stderr, err)
+	os.Exit(exitCode(err))
+}
+
+// A CLI command that SIGINT or SIGTERM (or a background error of its
+// databases) stopped has stopGrace to end on its own (cancel its task,
+// close the data dir) before the process exits anyway (issue 7: a command
+// on a full disk ignored SIGTERM for ten minutes). Everything idxfs writes
+// survives being stopped at any point, as after a crash. One exception
+// waits longer: a document write in its second pass, which cannot be
+// interrupted without leaving part of it applied, is given up to
+// applyGrace to finish, unless a second signal comes. The mount has its
+// own shutdown (--shutdown-grace).
+const (
+	stopGrace  = 2 * time.Second
+	applyGrace = 60 * time.Second
+)
+
+// exitAfterGrace exits the process once ctx ended and the grace is over.
+func exitAfterGrace(ctx context.Context, opened *openedStore, stderr io.Writer) {
+	<-ctx.Done()
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	start := time.Now()
+	told := false
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-again:
+			exitNow(ctx, stderr)
+		case <-tick.C:
+		}
+		waited := time.Since(start)
+		if waited < stopGrace {
+			continue
+		}
+		if waited < applyGrace && opened.applying() {
+			if !told {
+				told = true
+				fmt.Fprintln(stderr, "idxfs: finishing the document write in progress (it cannot stop half way); Ctrl-C again to stop at once (it is then run again at the next start)")
+			}
+			continue
+		}
+		exitNow(ctx, stderr)
+	}
+}
+
+func exitNow(ctx context.Context, stderr io.Writer) {
+	err := context.Cause(ctx)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "idxfs: interrupted; stopped without waiting any longer (what was in progress resumes or is cleaned up at the next start)")
+		os.Exit(exitInterrupted)
+	}
+	report(stderr, err)
 	os.Exit(exitCode(err))
 }
 
@@ -42,20 +109,27 @@ var cliMu sync.Mutex
 
 // run runs one command line. Tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr}
-	app := newApp(g)
-	app.Writer, app.ErrWriter = stdout, stderr
-	args, err := normalizeArgs(app, args)
-	if err != nil {
-		return err
-	}
-	cliMu.Lock()
-	err = app.RunContext(ctx, args)
-	cliMu.Unlock()
+	g, err := parse(ctx, args, stdin, stdout, stderr)
 	if err != nil || g.work == nil {
 		return err
 	}
 	return g.work(ctx)
+}
+
+// parse parses one command line; the work it asks for is g.work (nil for
+// --help and the like, which parse already did).
+func parse(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (*globalOptions, error) {
+	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr, opened: &openedStore{}}
+	app := newApp(g)
+	app.Writer, app.ErrWriter = stdout, stderr
+	args, err := normalizeArgs(app, args)
+	if err != nil {
+		return nil, err
+	}
+	cliMu.Lock()
+	err = app.RunContext(ctx, args)
+	cliMu.Unlock()
+	return g, err
 }
 
 func newApp(g *globalOptions) *cli.App {

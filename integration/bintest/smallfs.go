@@ -1,7 +1,10 @@
 package bintest
 
 import (
+	"bufio"
+	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,4 +76,30 @@ func Fill(t testing.TB, dir string, leave int64) (release func()) {
 	}
 	t.Cleanup(release)
 	return release
+}
+
+// RandomDocs writes n NDJSON documents {"id":ID,"body":...} with ids from
+// first on, about 2 KiB each of random text (which compresses little, so
+// that what they take on disk is about their size), deterministically.
+func RandomDocs(t testing.TB, path string, first, n int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	r := rand.New(rand.NewPCG(uint64(first), uint64(n)))
+	raw := make([]byte, 1500)
+	for id := first; id < first+n; id++ {
+		for i := range raw {
+			raw[i] = byte(r.Uint32())
+		}
+		fmt.Fprintf(w, `{"id":%d,"body":%q}`+"\n", id, base64.StdEncoding.EncodeToString(raw))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
