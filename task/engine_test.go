@@ -550,3 +550,21 @@ func TestProgressView(t *testing.T) {
 		t.Errorf("last step complete = %v%%, want 100", last)
 	}
 }
+
+// TestDurationRoundTrip: a duration written to a task's JSON reads back as
+// the same number of nanoseconds (truncating the float lost one).
+func TestDurationRoundTrip(t *testing.T) {
+	for _, d := range []time.Duration{0, 1, 498158, 123456789, 3*time.Hour + 7} {
+		b, err := Duration(d).MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Duration
+		if err := back.UnmarshalText(b); err != nil {
+			t.Fatal(err)
+		}
+		if time.Duration(back) != d {
+			t.Errorf("%d ns wrote %s and read back %d ns", d, b, time.Duration(back))
+		}
+	}
+}

@@ -3,6 +3,7 @@ package task
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +60,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("duration %q: %w", s, err)
 	}
-	*d = Duration(f * float64(time.Second))
+	// Rounded, not truncated: 0.000498158 s times 1e9 is 498157.99999…
+	*d = Duration(math.Round(f * float64(time.Second)))
 	return nil
 }
 
