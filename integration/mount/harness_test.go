@@ -211,7 +211,11 @@ func startDaemon(t testing.TB, args []string, mnt string) *daemon {
 	go func() { d.err = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(d.stop)
 	deadline := time.Now().Add(30 * time.Second)
-	for !isMounted(mnt) {
+	// Mounted, and said so: "mounted at" comes after go-fuse's WaitMount,
+	// whose poll hack opens a file on the new mount. A daemon killed (as
+	// TestStaleMountpoint does) while that file is open hangs in its exit,
+	// flushing the file to itself (docs/DESIGN-NOTES.md, Known gaps).
+	for !isMounted(mnt) || !strings.Contains(d.log.String(), " mounted at ") {
 		select {
 		case <-d.done:
 			t.Fatalf("idxfs mount exited before mounting: %v\n%s", d.err, d.log)
