@@ -215,8 +215,8 @@ func (t *importTable) drop(e *importEntry) {
 	e.stage.remove()
 }
 
-// abandon cancels e's import if it is still running and drops e: a writer
-// of e failed, it was unlinked, or it was left uncommitted.
+// abandon cancels e's import if it is still running and drops e: it was
+// unlinked, or it was left uncommitted.
 func (t *importTable) abandon(e *importEntry, why string) {
 	e.mu.Lock()
 	uid, committed, name := e.task, e.state == importCommitted, e.name
@@ -226,6 +226,18 @@ func (t *importTable) abandon(e *importEntry, why string) {
 			t.m.log.Info("import abandoned", "path", "import/"+name, "task", uid, "why", why)
 		}
 	}
+	t.drop(e)
+}
+
+// fail drops e because a write of it failed with errno. Its import, if one
+// runs, is not canceled but fails with that error where it reads the bytes
+// (the stream never ends, so the import cannot complete), so that its task
+// records why (no_space_left for ENOSPC) rather than "canceled".
+func (t *importTable) fail(e *importEntry, errno syscall.Errno) {
+	e.mu.Lock()
+	name := e.name
+	e.mu.Unlock()
+	e.stage.failWith(fmt.Errorf("import/%s: a write of the archive failed: %w", name, errno))
 	t.drop(e)
 }
 
@@ -737,7 +749,7 @@ func (h *importHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 		e.mu.Unlock()
 		if !committed {
 			e.t.m.log.Warn("import write failed: the import is abandoned", "op", "write", "path", "import/"+name, "errno", errno.Error())
-			e.t.abandon(e, "a write failed: "+errno.Error())
+			e.t.fail(e, errno)
 		}
 		return 0, errno
 	}

@@ -109,6 +109,17 @@ func (s *staging) isBroken() bool {
 	return s.broken
 }
 
+// failWith makes every reader fail with err from now on (unless it already
+// fails with another error).
+func (s *staging) failWith(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.abort == nil {
+		s.abort = err
+	}
+	s.cond.Broadcast()
+}
+
 // remove closes and deletes the file; readers fail.
 func (s *staging) remove() {
 	s.mu.Lock()
