@@ -476,6 +476,12 @@ func (r *crashRun) restart() {
 		d.stop(t, r.mnt, true)
 		r.clearMount()
 	}
+	// Commands that only read (tasks list) open the data dir read-only and
+	// clean nothing up; a command that writes does (recovery, tmp/ and
+	// payloads/). Waiting for a finished task is such a command.
+	if uid := r.newestUID(); uid != 0 {
+		r.h.run("tasks", "wait", strconv.FormatUint(uid, 10))
+	}
 	for i := 0; ; i++ {
 		u := unfinished(r.tasks())
 		if len(u) == 0 {
