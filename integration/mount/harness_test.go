@@ -177,32 +177,15 @@ type daemon struct {
 	t      testing.TB
 	mnt    string
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *bintest.Buffer
 	done   chan struct{}
 	err    error
 	stopMu sync.Mutex
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func startDaemon(t testing.TB, args []string, mnt string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, mnt: mnt, log: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemon{t: t, mnt: mnt, log: &bintest.Buffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, append(args, "--log-level", "debug")...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // snapshotTask returns the snapshot creation task of index idx, if any.
@@ -29,7 +31,7 @@ func (e *env) snapshotTask(idx string) (task, bool) {
 // startCat starts `cat FILE > /dev/null` in the background.
 func startCat(t *testing.T, file string) (*exec.Cmd, chan error) {
 	cmd := exec.Command("cat", file)
-	cmd.Stderr = &lockedBuffer{}
+	cmd.Stderr = &bintest.Buffer{}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +303,7 @@ func TestCancelByRm(t *testing.T) {
 		if err == nil {
 			t.Error("cat of a canceled snapshot exited 0")
 		}
-		if msg := cmd.Stderr.(*lockedBuffer).String(); !strings.Contains(msg, "Operation canceled") {
+		if msg := cmd.Stderr.(*bintest.Buffer).String(); !strings.Contains(msg, "Operation canceled") {
 			t.Errorf("cat of a canceled snapshot said %q, want Operation canceled (ECANCELED)", msg)
 		}
 	case <-time.After(30 * time.Second):
