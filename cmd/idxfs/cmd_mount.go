@@ -219,6 +219,9 @@ func runUnmount(mnt string) error {
 		return nil
 	}
 	out, err := exec.Command("fusermount3", "-u", abs).CombinedOutput()
+	if errors.Is(err, exec.ErrNotFound) {
+		return mountError{fmt.Errorf("unmount %s: %w (a normal user unmounts with fusermount3: apt-get install fuse3)", abs, err)}
+	}
 	if err != nil {
 		return mountError{fmt.Errorf("unmount %s: fusermount3: %s", abs, bytesTrim(out))}
 	}

@@ -339,3 +339,23 @@ for p in sys.argv[1:]:
 		t.Errorf("%v", r)
 	}
 }
+
+// TestUnmountWithoutFusermount: a normal user's `idxfs unmount` on a machine
+// without fuse3 says what to install, instead of an empty fusermount3 error.
+func TestUnmountWithoutFusermount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs as root, to act as another user without fusermount3 in its PATH")
+	}
+	requireTool(t, "setpriv")
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		skip(t, "no user nobody: %v", err)
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	r := run(t, nil, "setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--clear-groups", "--reset-env",
+		"env", "PATH=/nonexistent", bin, "unmount", dir)
+	if r.code != 9 || !strings.Contains(r.stderr, "apt-get install fuse3") {
+		t.Errorf("unmount as a normal user without fusermount3: %v; want exit 9 naming fuse3", r)
+	}
+}
