@@ -108,11 +108,7 @@ func TestHolds(t *testing.T) {
 // opening it is refused); links, other names and directories are not.
 func TestSnapshotFiles(t *testing.T) {
 	t.Parallel()
-	e, st := testEngine(t, Options{})
-	e.Start()
-	createIndex(t, e, "src")
-	mustSucceed(t, addDocs(t, e, "src", docs(1, 10)))
-	d := snapshotOf(t, e, "src")
+	e, st, d := storedSrc(t)
 	dir := filepath.Dir(d.Path)
 	handMade := "src_20990101T000000.000000Z" + SnapshotSuffix
 	if err := os.WriteFile(filepath.Join(dir, handMade), []byte("x"), 0o644); err != nil {
