@@ -127,7 +127,9 @@ func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle,
 	return &passthroughFile{readFile: &readFile{f: cur.f, shared: true}}, 0, 0
 }
 
-// pick opens the file a node will serve.
+// pick opens the file a node will serve. What it serves it as (size,
+// updatedAt) is the engine's record of the stored file, from the lookup or
+// from the creation (task.Engine.Snapshot): no archive is inspected here.
 func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 	if f.stored != nil {
 		if fd, err := openStored(f.m, f.stored.Path); err == nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -16,8 +14,8 @@ import (
 )
 
 // snapshotsDir is MOUNT/snapshots/: a read-only view of the snapshot store,
-// one directory per index that has stored snapshots (deleted indexes'
-// included: they are backups).
+// as the engine lists it, one directory per index that has stored snapshots
+// (deleted indexes' included: they are backups).
 type snapshotsDir struct {
 	gofs.Inode
 	refusingDir
@@ -28,32 +26,17 @@ var _ = (gofs.NodeGetattrer)((*snapshotsDir)(nil))
 
 func (d *snapshotsDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	mtime := d.m.started
-	if st, err := os.Stat(d.m.store.SnapshotsDir()); err == nil {
-		mtime = st.ModTime()
+	if sd, err := d.m.engine.SnapshotDir(""); err == nil {
+		mtime = sd.ModTime
 	}
 	d.m.dirAttr(&out.Attr, mtime, 2)
 	return 0
 }
 
-func (d *snapshotsDir) names() ([]string, error) {
-	ents, err := os.ReadDir(d.m.store.SnapshotsDir())
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 var _ = (gofs.NodeReaddirer)((*snapshotsDir)(nil))
 
 func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	names, err := d.names()
+	names, err := d.m.engine.SnapshotDirs()
 	if err != nil {
 		return nil, toErrno(d.m.log, "readdir", err)
 	}
@@ -67,15 +50,17 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Err
 var _ = (gofs.NodeLookuper)((*snapshotsDir)(nil))
 
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	st, err := os.Lstat(filepath.Join(d.m.store.SnapshotsDir(), name))
-	if err != nil || !st.IsDir() {
+	sd, err := d.m.engine.SnapshotDir(name)
+	if err != nil {
 		return nil, syscall.ENOENT
 	}
-	d.m.dirAttr(&out.Attr, st.ModTime(), 2)
+	d.m.dirAttr(&out.Attr, sd.ModTime, 2)
 	return d.NewInode(ctx, &snapshotsIndexDir{m: d.m, uid: name}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("snapdir", name)}), 0
 }
 
-// snapshotsIndexDir is MOUNT/snapshots/NAME/.
+// snapshotsIndexDir is MOUNT/snapshots/NAME/: the files of the index's
+// directory in the store that the store counts as stored snapshots (by
+// name: task.Engine.SnapshotFiles).
 type snapshotsIndexDir struct {
 	gofs.Inode
 	refusingDir
@@ -83,33 +68,27 @@ type snapshotsIndexDir struct {
 	uid string
 }
 
-func (d *snapshotsIndexDir) path(name string) string {
-	return filepath.Join(d.m.store.SnapshotsDir(), d.uid, name)
-}
-
 var _ = (gofs.NodeGetattrer)((*snapshotsIndexDir)(nil))
 
 func (d *snapshotsIndexDir) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, err := os.Lstat(d.path(""))
+	sd, err := d.m.engine.SnapshotDir(d.uid)
 	if err != nil {
 		return toErrno(d.m.log, "getattr", err)
 	}
-	d.m.dirAttr(&out.Attr, st.ModTime(), 2)
+	d.m.dirAttr(&out.Attr, sd.ModTime, 2)
 	return 0
 }
 
 var _ = (gofs.NodeReaddirer)((*snapshotsIndexDir)(nil))
 
 func (d *snapshotsIndexDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	ents, err := os.ReadDir(d.path(""))
+	files, err := d.m.engine.SnapshotFiles(d.uid)
 	if err != nil {
 		return nil, toErrno(d.m.log, "readdir", err)
 	}
 	var es []fuse.DirEntry
-	for _, e := range ents {
-		if e.Type().IsRegular() && filepath.Ext(e.Name()) == filepath.Ext(task.SnapshotSuffix) {
-			es = append(es, fuse.DirEntry{Name: e.Name(), Mode: syscall.S_IFREG, Ino: ino("stored", d.path(e.Name()))})
-		}
+	for _, sf := range files {
+		es = append(es, fuse.DirEntry{Name: sf.Name, Mode: syscall.S_IFREG, Ino: ino("stored", sf.Path)})
 	}
 	return gofs.NewListDirStream(es), 0
 }
@@ -117,15 +96,14 @@ func (d *snapshotsIndexDir) Readdir(ctx context.Context) (gofs.DirStream, syscal
 var _ = (gofs.NodeLookuper)((*snapshotsIndexDir)(nil))
 
 func (d *snapshotsIndexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	p := d.path(name)
-	st, err := os.Lstat(p) // a symbolic link is no stored snapshot
-	if err != nil || !st.Mode().IsRegular() || filepath.Ext(name) != filepath.Ext(task.SnapshotSuffix) {
+	sf, err := d.m.engine.SnapshotFile(d.uid, name) // a symbolic link is no stored snapshot
+	if err != nil {
 		return nil, syscall.ENOENT
 	}
-	d.m.fileAttr(&out.Attr, readOnlyMode, st.Size(), st.ModTime())
+	d.m.fileAttr(&out.Attr, readOnlyMode, sf.Size, sf.ModTime)
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirTimeout)
-	return d.NewInode(ctx, &storedFile{m: d.m, path: p}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("stored", p)}), 0
+	return d.NewInode(ctx, &storedFile{m: d.m, uid: d.uid, name: name, path: sf.Path}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("stored", sf.Path)}), 0
 }
 
 // storedFile is a completed snapshot in the store: an immutable file,
@@ -133,18 +111,19 @@ func (d *snapshotsIndexDir) Lookup(ctx context.Context, name string, out *fuse.E
 type storedFile struct {
 	gofs.Inode
 	refusingFile
-	m    *mountState
-	path string
+	m         *mountState
+	uid, name string // its index and its name in the store
+	path      string
 }
 
 var _ = (gofs.NodeGetattrer)((*storedFile)(nil))
 
 func (f *storedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	st, err := os.Lstat(f.path)
+	sf, err := f.m.engine.SnapshotFile(f.uid, f.name)
 	if err != nil {
 		return toErrno(f.m.log, "getattr", err)
 	}
-	f.m.fileAttr(&out.Attr, readOnlyMode, st.Size(), st.ModTime())
+	f.m.fileAttr(&out.Attr, readOnlyMode, sf.Size, sf.ModTime)
 	out.SetTimeout(dirTimeout)
 	return 0
 }

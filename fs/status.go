@@ -194,7 +194,7 @@ func (m *mountState) indexStatus(ctx context.Context, uid string) (indexStatus, 
 	}
 	if ss, err := m.engine.Snapshots(uid); err == nil && len(ss) > 0 {
 		newest := ss[len(ss)-1]
-		s.LatestSnapshot = &snapshotStatus{StoredSnapshot: newest, Fresh: newest.IndexVersion == in.Version && newest.IndexUpdatedAt.Equal(in.UpdatedAt)}
+		s.LatestSnapshot = &snapshotStatus{StoredSnapshot: newest, Fresh: newest.Holds(in.Version, in.UpdatedAt)}
 	}
 	if failed := m.engine.List(task.Filter{IndexUID: uid, Statuses: []task.Status{task.Failed}, Limit: 1}); len(failed) == 1 && failed[0].Error != nil {
 		t := failed[0]

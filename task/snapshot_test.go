@@ -28,6 +28,17 @@ func snapshotOf(t testing.TB, e *Engine, uid string) SnapshotCreationDetails {
 	return d
 }
 
+// storedSrc returns a started engine with an index "src" of 10 documents
+// and its one stored snapshot.
+func storedSrc(t testing.TB) (*Engine, *index.Store, SnapshotCreationDetails) {
+	t.Helper()
+	e, st := testEngine(t, Options{})
+	e.Start()
+	createIndex(t, e, "src")
+	mustSucceed(t, addDocs(t, e, "src", docs(1, 10)))
+	return e, st, snapshotOf(t, e, "src")
+}
+
 func importAs(t testing.TB, e *Engine, path, as string) Task {
 	t.Helper()
 	return do(t, e, Request{Kind: SingleIndexSnapshotImport, SnapshotPath: path, NewIndexUID: as})
@@ -418,11 +429,7 @@ func TestSnapshotArchiveIsValid(t *testing.T) {
 // store is not followed (issue 7: a link in the store served a 0600 file).
 func TestSnapshotStoreNeverFollowsLinks(t *testing.T) {
 	t.Parallel()
-	e, st := testEngine(t, Options{})
-	e.Start()
-	createIndex(t, e, "src")
-	mustSucceed(t, addDocs(t, e, "src", docs(1, 10)))
-	d := snapshotOf(t, e, "src")
+	e, st, d := storedSrc(t)
 	if _, err := OpenStored(d.Path); err != nil {
 		t.Fatalf("OpenStored of a stored snapshot: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,10 +36,11 @@ func (s StoredSnapshot) details(reused bool) SnapshotCreationDetails {
 	}
 }
 
-// matches reports whether s holds the index state (version, updatedAt). The
-// pair tells apart an index from another of the same name created later,
-// whose version count starts again.
-func (s StoredSnapshot) matches(version uint64, updatedAt time.Time) bool {
+// Holds reports whether s holds the index state (version, updatedAt): it is
+// fresh for an index in that state. The pair tells apart an index from
+// another of the same name created later, whose version count starts again.
+// This is the store's one freshness test.
+func (s StoredSnapshot) Holds(version uint64, updatedAt time.Time) bool {
 	return s.IndexVersion == version && s.IndexUpdatedAt.Equal(updatedAt)
 }
 
@@ -117,7 +117,7 @@ func (s *snapStore) names(uid string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), SnapshotSuffix) {
+		if e.Type().IsRegular() && storedFileName(e.Name()) {
 			out = append(out, e.Name())
 		}
 	}
@@ -203,7 +203,7 @@ func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (Stor
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.newest[uid]
-	if !ok || !st.matches(version, updatedAt) {
+	if !ok || !st.Holds(version, updatedAt) {
 		return StoredSnapshot{}, false
 	}
 	if fi, err := os.Lstat(st.Path); err != nil || !fi.Mode().IsRegular() {
@@ -212,6 +212,15 @@ func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (Stor
 		return StoredSnapshot{}, false
 	}
 	return st, true
+}
+
+// recorded returns the store's record of the file path if it is the newest
+// snapshot of uid.
+func (s *snapStore) recorded(uid, path string) (StoredSnapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.newest[uid]
+	return st, ok && st.Path == path
 }
 
 // add moves the completed archive tmpPath into the store, mode StoredMode,
@@ -272,15 +281,9 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 func (s *snapStore) list(uid string) ([]StoredSnapshot, error) {
 	uids := []string{uid}
 	if uid == "" {
-		ents, err := os.ReadDir(s.dir)
-		if err != nil {
-			return nil, fmt.Errorf("task: snapshot store: %w", err)
-		}
-		uids = uids[:0]
-		for _, e := range ents {
-			if e.IsDir() {
-				uids = append(uids, e.Name())
-			}
+		var err error
+		if uids, err = s.uids(); err != nil {
+			return nil, err
 		}
 	}
 	var out []StoredSnapshot
@@ -339,9 +342,26 @@ func (e *Engine) Snapshot(ctx context.Context, uid string) (StoredSnapshot, erro
 		}
 		return StoredSnapshot{}, &Error{Message: fmt.Sprintf("snapshot task %d was %s", t.UID, t.Status), Code: CodeInterrupted, Type: TypeSystem}
 	}
+	return e.SnapshotOf(t)
+}
+
+// SnapshotOf returns the stored snapshot that t, a succeeded
+// singleIndexSnapshotCreation task, created or reused, as the store recorded
+// it when it stored the file (or found it at start): path, size, the index
+// version and updatedAt it holds, createdAt. It reads no archive, unless the
+// store no longer has the file as its index's newest (a newer snapshot came
+// since, or t ran before this process started): then it reads the metadata
+// from the file, which may be gone by retention (an error).
+func (e *Engine) SnapshotOf(t Task) (StoredSnapshot, error) {
+	if t.Type != SingleIndexSnapshotCreation || t.Status != Succeeded {
+		return StoredSnapshot{}, fmt.Errorf("task %d is a %s %s, not a succeeded %s: %w", t.UID, t.Status, t.Type, SingleIndexSnapshotCreation, ErrInvalid)
+	}
 	var d SnapshotCreationDetails
 	if err := t.DecodeDetails(&d); err != nil {
 		return StoredSnapshot{}, err
+	}
+	if st, ok := e.snaps.recorded(d.IndexUID, d.Path); ok {
+		return st, nil
 	}
 	return readStored(d.Path)
 }

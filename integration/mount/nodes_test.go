@@ -330,7 +330,9 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 // TestSnapshotStoreLinksNotServed: symbolic links placed in the snapshot
 // store, to a file or to a directory, are neither listed nor served by the
 // mount (issue 7: such a link was hidden from ls but cat printed its 0600
-// target to user nobody); a file the store did not write is refused.
+// target to user nobody); a file the store did not write is refused; a file
+// without the store's suffix is not there (issue 8: the mount lists what
+// the store lists).
 func TestSnapshotStoreLinksNotServed(t *testing.T) {
 	e := newEnv(t, map[string]int{"movies": 5})
 	stored := strings.TrimSpace(e.cli("snapshot", "create", "movies"))
@@ -350,9 +352,36 @@ func TestSnapshotStoreLinksNotServed(t *testing.T) {
 	if err := os.Symlink(filepath.Dir(secret), filepath.Join(filepath.Dir(store), "evil")); err != nil {
 		t.Fatal(err)
 	}
+	// Not the store's suffix (.idx.snapshot): no stored snapshot.
+	if err := os.WriteFile(filepath.Join(store, "movies_20990103T000000.000000Z.snapshot"), []byte("y"), 0o400); err != nil {
+		t.Fatal(err)
+	}
 	e.mount()
+	// snapshots/movies/ lists what the store counts as its files, by name,
+	// with each file's own size and mtime and the directory's mtime.
+	listed, err := os.ReadDir(e.path("snapshots", "movies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range listed {
+		names = append(names, l.Name())
+	}
+	if want := []string{filepath.Base(stored), writable}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("ls snapshots/movies: %v, want %v", names, want)
+	}
+	for _, p := range [][2]string{{e.path("snapshots", "movies"), store}, {e.path("snapshots", "movies", filepath.Base(stored)), stored}, {e.path("snapshots", "movies", writable), filepath.Join(store, writable)}} {
+		got, err1 := os.Lstat(p[0])
+		want, err2 := os.Lstat(p[1])
+		if err1 != nil || err2 != nil || !got.ModTime().Equal(want.ModTime()) || !got.IsDir() && got.Size() != want.Size() {
+			t.Errorf("lstat %s: %v, %v; the store's file: %v, %v", p[0], got, err1, want, err2)
+		}
+	}
 	if _, err := os.ReadFile(e.path("snapshots", "movies", link)); !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("cat of a link in the store: %v, want ENOENT", err)
+	}
+	if _, err := os.ReadFile(e.path("snapshots", "movies", "movies_20990103T000000.000000Z.snapshot")); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("cat of a file without the store's suffix: %v, want ENOENT", err)
 	}
 	if _, err := os.ReadFile(e.path("snapshots", "movies", writable)); !errors.Is(err, syscall.EACCES) {
 		t.Errorf("cat of a file the store did not write: %v, want EACCES", err)
