@@ -26,8 +26,12 @@ type Reservation struct {
 // Reserve reserves index name uid for by (named in the error of whoever is
 // refused, e.g. "import/movies.tar.gz"). It fails with an error wrapping
 // index.ErrExists, saying who holds it, if an index of that name exists or
-// the name is reserved or being imported.
+// the name is reserved or being imported, with index.ErrInvalidUID for a
+// name that is no index name.
 func (e *Engine) Reserve(uid, by string) (*Reservation, error) {
+	if err := index.ValidateUID(uid); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.claimLocked(uid, nil); err != nil {

@@ -23,6 +23,9 @@ func TestReserve(t *testing.T) {
 	if _, err := e.Reserve("m", "import/m"); !errors.Is(err, index.ErrExists) {
 		t.Errorf("reserve an existing index: %v, want ErrExists", err)
 	}
+	if _, err := e.Reserve("a/b", "import/a/b"); !errors.Is(err, index.ErrInvalidUID) {
+		t.Errorf("reserve a bad name: %v, want ErrInvalidUID", err)
+	}
 	res, err := e.Reserve("x", "import/x.tar.gz")
 	if err != nil {
 		t.Fatal(err)
