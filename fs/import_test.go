@@ -319,3 +319,53 @@ func TestImportCloseWaits(t *testing.T) {
 		t.Errorf("%d timers armed after close", n)
 	}
 }
+
+// TestImportReservation: an entry holds its index name in the engine from
+// its create (or its rename to a final name) until it goes: another entry
+// or import of that index gets EEXIST, and so does an entry of a name the
+// engine reserved for someone else.
+func TestImportReservation(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Hour)
+	ctx := context.Background()
+	held, err := m.engine.Reserve("held", "a test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, errno := m.imports.create("held.tar.gz", 0o644); errno != syscall.EEXIST {
+		t.Errorf("create of a name reserved in the engine: %v, want EEXIST", errno)
+	}
+	held.Release()
+	if _, _, errno := m.imports.create("held.tar.gz", 0o644); errno != 0 {
+		t.Errorf("create once the reservation was released: %v", errno)
+	}
+	a, _, errno := m.imports.create("a.tar.gz", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if _, _, errno := m.imports.create("a.tgz", 0o644); errno != syscall.EEXIST {
+		t.Errorf("create of another name of an index being imported: %v, want EEXIST", errno)
+	}
+	if _, err := m.engine.Reserve("a", "a test"); !errors.Is(err, index.ErrExists) || !strings.Contains(err.Error(), "import/a.tar.gz") {
+		t.Errorf("the engine's view of a name import/a.tar.gz holds: %v, want ErrExists naming it", err)
+	}
+	tmp, h, errno := m.imports.create(".a.XyZ", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	h.Write(ctx, []byte("bytes"), 0)
+	h.Flush(ctx)
+	if errno := m.imports.rename(ctx, tmp, "a"); errno != syscall.EEXIST {
+		t.Errorf("rename onto the index of another entry: %v, want EEXIST", errno)
+	}
+	if m.imports.get(".a.XyZ") != tmp {
+		t.Error("a refused rename moved the entry")
+	}
+	m.imports.abandon(a, "unlinked")
+	res, err := m.engine.Reserve("a", "a test")
+	if err != nil {
+		t.Fatalf("the name of an abandoned entry is not free: %v", err)
+	}
+	res.Release()
+	h.Release(ctx)
+}

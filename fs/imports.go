@@ -706,15 +706,21 @@ func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 }
 
 // committed records the success of e's import: the entry lingers for the
-// grace period, its staged bytes gone.
+// grace period, its staged bytes gone (unless it was unlinked meanwhile,
+// too late to stop the import).
 func (e *importEntry) committed() {
 	e.mu.Lock()
-	e.mustLocked(importCommitted)
-	e.size = e.stage.Size()
+	gone := e.state == importGone
+	if !gone {
+		e.mustLocked(importCommitted)
+		e.size = e.stage.Size()
+	}
 	e.mu.Unlock()
 	e.stage.remove()
 	e.t.m.touchIndexes()
-	e.t.expireLater(e)
+	if !gone {
+		e.t.expireLater(e)
+	}
 }
 
 // expireLater removes e after the grace period: a committed entry, or one
