@@ -2,7 +2,10 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -164,4 +167,205 @@ func TestImportEmpty(t *testing.T) {
 	if _, err := os.Stat(e.stage.path); !os.IsNotExist(err) {
 		t.Errorf("the expired entry's staging file: %v, want it gone", err)
 	}
+}
+
+// TestImportStates: the entry moves only along the transitions of its
+// state machine; committed and gone are final.
+func TestImportStates(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Hour)
+	all := []importState{importWriting, importCommitting, importFailed, importCommitted, importGone}
+	legal := map[[2]importState]bool{
+		{importWriting, importCommitting}: true, {importWriting, importFailed}: true, {importWriting, importGone}: true,
+		{importCommitting, importWriting}: true, {importCommitting, importCommitted}: true,
+		{importCommitting, importFailed}: true, {importCommitting, importGone}: true,
+		{importFailed, importCommitting}: true, {importFailed, importGone}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			e := &importEntry{t: m.imports, name: "x", state: from}
+			err := e.toLocked(to)
+			if ok := legal[[2]importState{from, to}]; ok != (err == nil) {
+				t.Errorf("%v → %v: %v, want legal %v", from, to, err, ok)
+			}
+			if err != nil && (!errors.Is(err, errImportTransition) || e.state != from) {
+				t.Errorf("%v → %v refused with %v, state %v", from, to, err, e.state)
+			}
+		}
+	}
+}
+
+// testArchive returns the archive of a small index made in m's data dir.
+func testArchive(t *testing.T, m *mountState) []byte {
+	t.Helper()
+	ctx := context.Background()
+	var last task.Task
+	for _, r := range []task.Request{
+		{Kind: task.IndexCreation, IndexUID: "src"},
+		{Kind: task.DocumentAdditionOrUpdate, IndexUID: "src", Documents: strings.NewReader(`{"id":1}` + "\n" + `{"id":2}` + "\n")},
+		{Kind: task.SingleIndexSnapshotCreation, IndexUID: "src"},
+	} {
+		tk, err := m.engine.Enqueue(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last, err = m.engine.Wait(ctx, tk.UID); err != nil || last.Status != task.Succeeded {
+			t.Fatalf("%s: %+v, %v", r.Kind, last, err)
+		}
+	}
+	var d task.SnapshotCreationDetails
+	if err := last.DecodeDetails(&d); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestImportRewritten: a writer that rewrites bytes the streaming import
+// already read gets its import from the complete file, by one task: no
+// failed task is left in tasks/ (nor in the status's recentFailures).
+func TestImportRewritten(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Hour)
+	m.engine.Start()
+	raw := testArchive(t, m)
+	ctx := context.Background()
+	e, h, errno := m.imports.create("re.tar.gz", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	half := int64(len(raw) / 2)
+	if _, errno := h.Write(ctx, raw[:half], 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	for deadline := time.Now().Add(time.Minute); ; {
+		e.stage.mu.Lock()
+		consumed := e.stage.consumed
+		e.stage.mu.Unlock()
+		if consumed > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the streaming import read nothing in a minute")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, errno := h.Write(ctx, raw[:10], 0); errno != 0 {
+		t.Fatalf("rewrite of read bytes: %v", errno)
+	}
+	if _, errno := h.Write(ctx, raw[half:], half); errno != 0 {
+		t.Fatalf("write after the rewrite: %v", errno)
+	}
+	if errno := h.Flush(ctx); errno != 0 {
+		t.Fatalf("flush: %v", errno)
+	}
+	h.Release(ctx)
+	if !m.store.Exists("re") {
+		t.Error("no index re after the flush returned 0")
+	}
+	imports := m.engine.List(task.Filter{Types: []task.Kind{task.SingleIndexSnapshotImport}})
+	if len(imports) != 1 || imports[0].Status != task.Succeeded {
+		var got []string
+		for _, tk := range imports {
+			got = append(got, fmt.Sprintf("task %d %s", tk.UID, tk.Status))
+		}
+		t.Errorf("import tasks: %v, want one that succeeded", got)
+	}
+	if failed := m.engine.List(task.Filter{Statuses: []task.Status{task.Failed}}); len(failed) != 0 {
+		t.Errorf("%d failed tasks after a restarted import, want none", len(failed))
+	}
+}
+
+// TestImportCloseWaits: the table's close stops the expiry timers and
+// returns only after one that is running has ended; no timer is armed
+// after it.
+func TestImportCloseWaits(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Millisecond)
+	ctx := context.Background()
+	fired, unblock := make(chan struct{}), make(chan struct{})
+	m.imports.onTimer = func(*importEntry) {
+		close(fired)
+		<-unblock
+	}
+	e, h, errno := m.imports.create(".left.XyZ", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	h.Write(ctx, []byte("bytes"), 0)
+	h.Flush(ctx)
+	h.Release(ctx) // idle with bytes: expires after the grace period
+	<-fired
+	closed := make(chan struct{})
+	go func() {
+		m.imports.close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("close returned while an expiry timer was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(unblock)
+	<-closed
+	m.imports.expireLater(e)
+	m.imports.mu.Lock()
+	n := len(m.imports.timers)
+	m.imports.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d timers armed after close", n)
+	}
+}
+
+// TestImportReservation: an entry holds its index name in the engine from
+// its create (or its rename to a final name) until it goes: another entry
+// or import of that index gets EEXIST, and so does an entry of a name the
+// engine reserved for someone else.
+func TestImportReservation(t *testing.T) {
+	t.Parallel()
+	m := testMount(t, time.Hour)
+	ctx := context.Background()
+	held, err := m.engine.Reserve("held", "a test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, errno := m.imports.create("held.tar.gz", 0o644); errno != syscall.EEXIST {
+		t.Errorf("create of a name reserved in the engine: %v, want EEXIST", errno)
+	}
+	held.Release()
+	if _, _, errno := m.imports.create("held.tar.gz", 0o644); errno != 0 {
+		t.Errorf("create once the reservation was released: %v", errno)
+	}
+	a, _, errno := m.imports.create("a.tar.gz", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if _, _, errno := m.imports.create("a.tgz", 0o644); errno != syscall.EEXIST {
+		t.Errorf("create of another name of an index being imported: %v, want EEXIST", errno)
+	}
+	if _, err := m.engine.Reserve("a", "a test"); !errors.Is(err, index.ErrExists) || !strings.Contains(err.Error(), "import/a.tar.gz") {
+		t.Errorf("the engine's view of a name import/a.tar.gz holds: %v, want ErrExists naming it", err)
+	}
+	tmp, h, errno := m.imports.create(".a.XyZ", 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	h.Write(ctx, []byte("bytes"), 0)
+	h.Flush(ctx)
+	if errno := m.imports.rename(ctx, tmp, "a"); errno != syscall.EEXIST {
+		t.Errorf("rename onto the index of another entry: %v, want EEXIST", errno)
+	}
+	if m.imports.get(".a.XyZ") != tmp {
+		t.Error("a refused rename moved the entry")
+	}
+	m.imports.abandon(a, "unlinked")
+	res, err := m.engine.Reserve("a", "a test")
+	if err != nil {
+		t.Fatalf("the name of an abandoned entry is not free: %v", err)
+	}
+	res.Release()
+	h.Release(ctx)
 }

@@ -102,13 +102,6 @@ func (s *staging) finish() {
 	s.cond.Broadcast()
 }
 
-// isBroken reports whether a streaming reader consumed bytes that changed.
-func (s *staging) isBroken() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.broken
-}
-
 // failWith makes every reader fail with err from now on (unless it already
 // fails with another error).
 func (s *staging) failWith(err error) {
@@ -140,7 +133,7 @@ func (s *staging) remove() {
 // reader returns a reader of the staged bytes from the start. A streaming
 // reader reads bytes as they arrive (blocking until more come or finish is
 // called) and fails with errRewritten if bytes it read change; a complete
-// reader is for a file already finished and ignores earlier rewrites.
+// reader waits for finish and ignores earlier rewrites.
 func (s *staging) reader(streaming bool) *stagingReader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +145,7 @@ func (s *staging) reader(streaming bool) *stagingReader {
 }
 
 // stagingReader reads a staging file for an import; it implements
-// task.StreamAborter.
+// task.StreamAborter and task.ReopenableStream.
 type stagingReader struct {
 	s         *staging
 	pos       int64
@@ -172,6 +165,10 @@ func (r *stagingReader) Read(p []byte) (int, error) {
 		if r.streaming && s.broken {
 			s.mu.Unlock()
 			return 0, errRewritten
+		}
+		if !r.streaming && !s.done {
+			s.cond.Wait() // a complete reader waits for the whole file
+			continue
 		}
 		avail = s.contig
 		if s.done {
@@ -207,4 +204,23 @@ func (r *stagingReader) Abort(err error) {
 		r.abort = err
 	}
 	r.s.cond.Broadcast()
+}
+
+// Rewritten implements task.ReopenableStream: bytes this reader consumed
+// were changed, and neither it nor the file was aborted.
+func (r *stagingReader) Rewritten() bool {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.s.broken && r.abort == nil && r.s.abort == nil
+}
+
+// Reopen implements task.ReopenableStream: the reader starts over as a
+// complete reader (it reads once the file is finished), keeping its abort.
+func (r *stagingReader) Reopen() io.Reader {
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.pos, r.streaming = 0, false
+	s.consumed, s.broken = 0, false
+	return r
 }

@@ -57,7 +57,7 @@ func TestStagingRewrite(t *testing.T) {
 	if _, err := r.Read(buf); !errors.Is(err, errRewritten) {
 		t.Fatalf("read after a rewrite: %v, want errRewritten", err)
 	}
-	if !s.isBroken() {
+	if !r.Rewritten() {
 		t.Error("staging not marked broken")
 	}
 	s.finish()
@@ -86,7 +86,7 @@ func TestStagingHoleAndTruncate(t *testing.T) {
 		t.Errorf("after finish = %q, want zeros then xyz", rest)
 	}
 	s.Truncate(1)
-	if !s.isBroken() {
+	if !r.Rewritten() {
 		t.Error("truncating read bytes did not break the stream")
 	}
 }

@@ -108,19 +108,7 @@ func (m *mountState) rootStatus(ctx context.Context) (rootStatus, error) {
 		s.TasksInFlight = append(s.TasksInFlight, t)
 	}
 	for _, e := range m.imports.list() {
-		e.mu.Lock()
-		st := importStatus{Name: e.name, Index: e.index, Task: e.task, State: "writing", Error: e.note}
-		switch {
-		case e.state == importCommitted:
-			st.State, st.Size = "imported", e.size
-		case e.failed || e.note != "":
-			st.State = "failed"
-		}
-		e.mu.Unlock()
-		if st.State != "imported" {
-			st.Size = e.stage.Size()
-		}
-		s.Imports = append(s.Imports, st)
+		s.Imports = append(s.Imports, e.status())
 	}
 	m.exports.prune()
 	s.Exports.Files, s.Exports.Bytes = m.exports.usage("")

@@ -116,6 +116,8 @@ type Engine struct {
 	creations map[string]uint64 // indexUid → unfinished snapshot creation task
 	idle      chan struct{}     // closed and replaced whenever running drops to 0
 
+	reserved map[string]*Reservation // names held for imports not yet enqueued (reserve.go)
+
 	hooks hooks // set by tests before Start
 }
 
@@ -281,8 +283,13 @@ type Request struct {
 	// bytes arrive; the stream ends the import with io.EOF or an error. If
 	// it implements StreamAborter, it is aborted when the task is canceled,
 	// so that a blocked Read returns. A task with a stream cannot survive a
-	// restart.
+	// restart. A ReopenableStream lets the import start over if bytes it
+	// read are rewritten.
 	Stream io.Reader
+	// Reservation, if set, is Reserve's hold on NewIndexUID: a
+	// singleIndexSnapshotImport takes the name over instead of being
+	// refused because it is reserved.
+	Reservation *Reservation
 }
 
 // StreamAborter is a Request.Stream whose blocked reads can be ended.
@@ -365,7 +372,7 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 		return fail(ErrClosed)
 	}
 	if r.Kind == SingleIndexSnapshotImport {
-		if err := e.reserveLocked(req.NewIndexUID); err != nil {
+		if err := e.claimLocked(req.NewIndexUID, r.Reservation); err != nil {
 			return fail(err)
 		}
 	}

@@ -320,6 +320,14 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	}
 	// The checks are VerifyArchive's too (the same function).
 	md, err := checkArchive(ctx, src, dst, opts, func() { r.prog.at(2, 0, 0) })
+	if again := restartable(ctx, src); err != nil && again != nil {
+		e.log.Info("import restarts from the complete file: the writer changed bytes already read", "task", r.task.UID, "path", r.req.SnapshotPath)
+		release()
+		release = func() {}
+		os.RemoveAll(dst)
+		r.prog.at(0, 0, 0)
+		md, err = checkArchive(ctx, again, dst, opts, func() { r.prog.at(2, 0, 0) })
+	}
 	if md.IndexUID != "" {
 		d.IndexUID = md.IndexUID
 	}

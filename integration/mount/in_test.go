@@ -281,3 +281,63 @@ func TestImportGrace(t *testing.T) {
 		t.Error("mv out of the read-only snapshots/ succeeded")
 	}
 }
+
+// TestImportRewritten: a writer that rewrites bytes the streaming import
+// has already read (a tool that seeks back) gets its import from the
+// complete file at the close, which succeeds; the restart is one task, so
+// no failed task is left in tasks/ nor in the status's recentFailures.
+func TestImportRewritten(t *testing.T) {
+	e := newEnv(t, map[string]int{"src": 5000})
+	d := e.mount()
+	want := e.exportOf("src")
+	raw, err := os.ReadFile(e.path("indexes", "src", "snapshot.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(e.path("import", "re.tar.gz"), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	half := int64(len(raw) / 2)
+	if _, err := f.WriteAt(raw[:half], 0); err != nil {
+		t.Fatal(err)
+	}
+	// Files extracted: the import has read the start of the archive.
+	until(t, time.Minute, "the streaming import to extract a file", func() bool {
+		got, _ := filepath.Glob(filepath.Join(e.data, "tmp", "import-*", "*"))
+		return len(got) > 0
+	})
+	if _, err := f.WriteAt(raw[:1024], 0); err != nil {
+		t.Fatalf("rewrite of bytes already read: %v", err)
+	}
+	if _, err := f.WriteAt(raw[half:], half); err != nil {
+		t.Fatalf("write after the rewrite: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close of a rewritten import: %v", err)
+	}
+	if got := e.exportOf("re"); got != want {
+		t.Error("the restarted import has other documents than the source")
+	}
+	if !strings.Contains(d.log.String(), "import restarts from the complete file") {
+		t.Error("the log does not say that the import started over: the rewrite was not read")
+	}
+	for _, tk := range e.tasks() {
+		if tk.Status == "failed" {
+			t.Errorf("tasks/%d.json: a failed %s (%v) after a restarted import", tk.UID, tk.Type, tk.Error)
+		}
+	}
+	if n := count(e.tasks(), "singleIndexSnapshotImport", "re"); n != 1 {
+		t.Errorf("%d import tasks of re, want 1", n)
+	}
+	var status struct {
+		RecentFailures []task `json:"recentFailures"`
+	}
+	if err := json.Unmarshal([]byte(must(t, "cat", e.path("status.json"))), &status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.RecentFailures) != 0 {
+		t.Errorf("status.json has %d recentFailures after a restarted import, want none", len(status.RecentFailures))
+	}
+}

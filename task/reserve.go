@@ -1,0 +1,100 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/idxfs/idxfs/index"
+)
+
+// A Reservation holds an index name for an import that has not yet been
+// enqueued (a file being written into the mount's import/): while it is
+// held, no other import of the name is accepted, by Reserve or Enqueue. An
+// import enqueued with the reservation (Request.Reservation) takes the name
+// over: the task holds it too, until it finishes, even if the reservation is
+// released first. The engine is the one place that knows which names are
+// being imported.
+type Reservation struct {
+	e    *Engine
+	uid  string
+	by   string // who holds it, for the error of the one refused
+	once sync.Once
+}
+
+// Reserve reserves index name uid for by (named in the error of whoever is
+// refused, e.g. "import/movies.tar.gz"). It fails with an error wrapping
+// index.ErrExists, saying who holds it, if an index of that name exists or
+// the name is reserved or being imported, with index.ErrInvalidUID for a
+// name that is no index name.
+func (e *Engine) Reserve(uid, by string) (*Reservation, error) {
+	if err := index.ValidateUID(uid); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.claimLocked(uid, nil); err != nil {
+		return nil, err
+	}
+	r := &Reservation{e: e, uid: uid, by: by}
+	if e.reserved == nil {
+		e.reserved = map[string]*Reservation{}
+	}
+	e.reserved[uid] = r
+	return r, nil
+}
+
+// Name returns the reserved index name.
+func (r *Reservation) Name() string { return r.uid }
+
+// Release frees the name (once an import that took it over has finished).
+// Releasing twice, or a nil reservation, does nothing.
+func (r *Reservation) Release() {
+	if r == nil {
+		return
+	}
+	r.once.Do(func() {
+		r.e.mu.Lock()
+		defer r.e.mu.Unlock()
+		if r.e.reserved[r.uid] == r {
+			delete(r.e.reserved, r.uid)
+		}
+	})
+}
+
+// claimLocked fails with index.ErrExists if uid is taken by an index, by an
+// import in flight or by a reservation other than own.
+func (e *Engine) claimLocked(uid string, own *Reservation) error {
+	if err := e.reserveLocked(uid); err != nil {
+		return err
+	}
+	if r := e.reserved[uid]; r != nil && r != own {
+		return fmt.Errorf("index %q: %w (%s is importing it)", uid, index.ErrExists, r.by)
+	}
+	return nil
+}
+
+// ReopenableStream is a Request.Stream whose writer may change bytes the
+// import has already read (a tool that seeks back). The import then starts
+// over, in the same task, from the complete source.
+type ReopenableStream interface {
+	io.Reader
+	// Rewritten reports whether bytes already read were changed since.
+	Rewritten() bool
+	// Reopen returns a reader of the source from its start that reads
+	// once writing has ended, the complete source. If the stream is a
+	// StreamAborter, so is the reader, with the same abort.
+	Reopen() io.Reader
+}
+
+// restartable returns the reader to import again from after a failed read
+// of src: non-nil if src is a ReopenableStream whose bytes were rewritten
+// and the task was not canceled.
+func restartable(ctx context.Context, src io.Reader) io.Reader {
+	s, ok := src.(ReopenableStream)
+	if !ok || ctx.Err() != nil || !s.Rewritten() {
+		return nil
+	}
+	return s.Reopen()
+}
