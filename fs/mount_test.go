@@ -9,22 +9,19 @@ package fs
 // tools, with the slow cases (disk full, crashes, signals).
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/index/indextest"
+	"github.com/idxfs/idxfs/integration/bintest"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -32,21 +29,14 @@ import (
 // FUSE; with IDXFS_REQUIRE_FUSE=1 (CI) it fails instead.
 func requireFUSE(t *testing.T) {
 	t.Helper()
-	why := ""
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		why = "no /dev/fuse: " + err.Error()
-	} else if os.Geteuid() != 0 {
+		bintest.Skip(t, "no /dev/fuse: %v", err)
+	}
+	if os.Geteuid() != 0 {
 		if _, err := exec.LookPath("fusermount3"); err != nil {
-			why = "not root and no fusermount3 in PATH"
+			bintest.Skip(t, "not root and no fusermount3 (apt-get install fuse3)")
 		}
 	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("IDXFS_REQUIRE_FUSE") == "1" {
-		t.Fatalf("FUSE unavailable (%s) and IDXFS_REQUIRE_FUSE=1", why)
-	}
-	t.Skipf("FUSE unavailable: %s (IDXFS_REQUIRE_FUSE=1 makes this a failure)", why)
 }
 
 // testFS is one in-process mount over a new data dir.
@@ -57,26 +47,7 @@ type testFS struct {
 	store  *index.Store
 	engine *task.Engine
 	srv    *Server
-	logs   *syncBuffer
-}
-
-// syncBuffer collects the mount's log lines; go-fuse and the engine log from
-// their own goroutines, also after a test's last call.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *bintest.Buffer // the mount's and the engine's log lines
 }
 
 // mountFS mounts a new data dir holding the given indexes (name → number
@@ -86,7 +57,7 @@ func mountFS(t *testing.T, indexes map[string]int, opts func(*Options)) *testFS 
 	t.Helper()
 	requireFUSE(t)
 	dir := t.TempDir()
-	f := &testFS{t: t, mnt: filepath.Join(dir, "mnt"), data: filepath.Join(dir, "data"), logs: &syncBuffer{}}
+	f := &testFS{t: t, mnt: filepath.Join(dir, "mnt"), data: filepath.Join(dir, "data"), logs: &bintest.Buffer{}}
 	if err := os.Mkdir(f.mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +85,7 @@ func mountFS(t *testing.T, indexes map[string]int, opts func(*Options)) *testFS 
 		if err := srv.Unmount(); err != nil {
 			t.Errorf("unmount: %v", err)
 		}
-		if mounted(f.mnt) {
+		if bintest.Mounted(f.mnt) {
 			t.Errorf("%s is still mounted after the test", f.mnt)
 			syscall.Unmount(f.mnt, syscall.MNT_DETACH)
 		}
@@ -131,23 +102,6 @@ func mountFS(t *testing.T, indexes map[string]int, opts func(*Options)) *testFS 
 	})
 	eng.Start()
 	return f
-}
-
-// mounted reports whether path is a mountpoint of this process's mount
-// namespace.
-func mounted(path string) bool {
-	fh, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 4 && f[4] == path {
-			return true
-		}
-	}
-	return false
 }
 
 // path returns the path of elem under the mountpoint.
