@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/idxfs/idxfs/integration/bintest"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -158,93 +159,50 @@ func TestMkdirRmdir(t *testing.T) {
 }
 
 // TestRefusals: every node refuses what it does not do with a deliberate
-// errno (refuse.go), and the entry stays.
+// errno (refuse.go), and the entry stays. The calls are the binary-level
+// test's (integration/mount, TestEveryNodeAnswersEveryCall), which walks
+// every node kind; this is its fast in-process counterpart for the built-in
+// entries.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 1}, nil)
-	ops := []struct {
-		name string
-		do   func(p string) error
-	}{
-		{"unlink", syscall.Unlink},
-		{"rmdir", syscall.Rmdir},
-		{"rename", func(p string) error { return syscall.Rename(p, p+"_2") }},
-		{"chmod", func(p string) error { return syscall.Chmod(p, 0o700) }},
-		{"chown", func(p string) error { return syscall.Lchown(p, os.Getuid(), os.Getgid()) }},
-		{"utimes", func(p string) error { return syscall.UtimesNano(p, []syscall.Timespec{{Sec: 1}, {Sec: 1}}) }},
-		{"link", func(p string) error { return syscall.Link(p, filepath.Join(filepath.Dir(p), "link")) }},
+	// What a built-in directory or file answers; the kernel answers unlink
+	// of a directory, rmdir of a file and truncate of a directory itself.
+	want := func(call string, isDir bool) syscall.Errno {
+		switch {
+		case strings.HasSuffix(call, "xattr"):
+			return syscall.EOPNOTSUPP
+		case isDir && (call == "unlink" || call == "truncate"):
+			return syscall.EISDIR
+		case !isDir && call == "rmdir":
+			return syscall.ENOTDIR
+		}
+		return syscall.EPERM
 	}
-	dirOps := []struct {
-		name string
-		do   func(d string) error
-	}{
-		{"create", func(d string) error {
-			fd, err := syscall.Open(filepath.Join(d, "new"), syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY, 0o644)
-			if err == nil {
-				syscall.Close(fd)
-			}
-			return err
-		}},
-		{"mkdir", func(d string) error { return syscall.Mkdir(filepath.Join(d, "new"), 0o755) }},
-		{"mknod", func(d string) error { return syscall.Mknod(filepath.Join(d, "new"), syscall.S_IFIFO|0o644, 0) }},
-		{"symlink", func(d string) error { return syscall.Symlink("status", filepath.Join(d, "new")) }},
-	}
-	xattrs := []struct {
-		name string
-		do   func(p string) error
-	}{
-		{"getxattr", func(p string) error { _, err := syscall.Getxattr(p, "user.idxfs", make([]byte, 64)); return err }},
-		{"setxattr", func(p string) error { return syscall.Setxattr(p, "user.idxfs", []byte("1"), 0) }},
-		{"listxattr", func(p string) error { _, err := syscall.Listxattr(p, make([]byte, 256)); return err }},
-		{"removexattr", func(p string) error { return syscall.Removexattr(p, "user.idxfs") }},
-	}
-
-	// Built-in entries: every change is EPERM (the kernel answers rmdir of
-	// a file ENOTDIR and unlink of a directory EISDIR itself), xattrs
-	// EOPNOTSUPP. indexes/movies is not built in: its rmdir deletes the
-	// index, so it is left out of the unlink/rmdir rows.
 	for _, p := range []string{"status", "status.json", "indexes", "import", "tasks", "snapshots",
 		"indexes/movies/status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz"} {
 		st := f.stat(strings.Split(p, "/")...)
 		isDir := st.Mode&syscall.S_IFMT == syscall.S_IFDIR
-		for _, op := range ops {
-			want := syscall.EPERM
-			switch {
-			case op.name == "rmdir" && !isDir:
-				want = syscall.ENOTDIR
-			case op.name == "unlink" && isDir:
-				want = syscall.EISDIR
-			case op.name == "link" && isDir:
-				want = syscall.EPERM // the kernel refuses hard links to directories
-			}
-			if got := errnoOf(t, op.do(f.path(p))); got != want {
-				t.Errorf("%s %s: %v, want %v", op.name, p, got, want)
+		for _, c := range bintest.NodeCalls {
+			if got, want := errnoOf(t, c.Do(f.path(p))), want(c.Name, isDir); got != want {
+				t.Errorf("%s %s: %v, want %v", c.Name, p, got, want)
 			}
 		}
-		for _, op := range xattrs {
-			if got := errnoOf(t, op.do(f.path(p))); got != syscall.EOPNOTSUPP {
-				t.Errorf("%s %s: %v, want EOPNOTSUPP", op.name, p, got)
-			}
-		}
-		if after := f.stat(strings.Split(p, "/")...); after.Ino != st.Ino {
-			t.Errorf("%s changed inode after the refused calls", p)
+		if after := f.stat(strings.Split(p, "/")...); after.Ino != st.Ino || after.Mode != st.Mode {
+			t.Errorf("%s changed after the refused calls", p)
 		}
 	}
-	// Directories that make no entries of their kind.
-	for _, d := range []string{".", "indexes/movies", "tasks", "snapshots"} {
-		for _, op := range dirOps {
-			if got := errnoOf(t, op.do(f.path(d))); got != syscall.EPERM {
-				t.Errorf("%s in %s: %v, want EPERM", op.name, d, got)
+	// Making entries: refused everywhere but mkdir in indexes/ and create
+	// in import/.
+	link := bintest.Call{Name: "link", Do: func(d string) error { return syscall.Link(f.path("status"), filepath.Join(d, "new")) }}
+	for _, d := range []string{".", "indexes", "indexes/movies", "import", "tasks", "snapshots"} {
+		for _, c := range append(bintest.DirCalls, link) {
+			if d == "indexes" && c.Name == "mkdir" || d == "import" && c.Name == "create" {
+				continue
 			}
-		}
-	}
-	// indexes/ makes directories only; import/ makes files only.
-	for _, c := range []struct {
-		dir string
-		op  int
-	}{{"indexes", 0}, {"indexes", 2}, {"indexes", 3}, {"import", 1}, {"import", 2}, {"import", 3}} {
-		if got := errnoOf(t, dirOps[c.op].do(f.path(c.dir))); got != syscall.EPERM {
-			t.Errorf("%s in %s: %v, want EPERM", dirOps[c.op].name, c.dir, got)
+			if got := errnoOf(t, c.Do(f.path(d))); got != syscall.EPERM {
+				t.Errorf("%s in %s: %v, want EPERM", c.Name, d, got)
+			}
 		}
 	}
 	if got := f.names("indexes"); !slices.Equal(got, []string{"movies"}) {
