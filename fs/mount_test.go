@@ -145,9 +145,9 @@ func (f *testFS) tasks(k task.Kind) []task.Task {
 	return f.engine.List(task.Filter{Types: []task.Kind{k}})
 }
 
-// errnoOf returns the errno in err, 0 for nil, and fails the test for an
+// errnoIn returns the errno in err, 0 for nil, and fails the test for an
 // error without one.
-func errnoOf(t *testing.T, err error) syscall.Errno {
+func errnoIn(t *testing.T, err error) syscall.Errno {
 	t.Helper()
 	if err == nil {
 		return 0

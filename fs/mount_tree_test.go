@@ -28,9 +28,9 @@ func (f *testFS) names(elem ...string) []string {
 	return out
 }
 
-// TestTree: the fixed tree, the directories' modes and link counts, and
+// TestMountTree: the fixed tree, the directories' modes and link counts, and
 // readdir and lookup of indexes/ and of an index directory.
-func TestTree(t *testing.T) {
+func TestMountTree(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 3, "empty": 0}, nil)
 	perm := f.perm()
@@ -88,13 +88,13 @@ func TestTree(t *testing.T) {
 		}
 	}
 	// An invalid index name is EINVAL already at lookup.
-	if _, err := os.Lstat(f.path("indexes", "a.b")); errnoOf(t, err) != syscall.EINVAL {
+	if _, err := os.Lstat(f.path("indexes", "a.b")); errnoIn(t, err) != syscall.EINVAL {
 		t.Errorf("lstat indexes/a.b: %v, want EINVAL", err)
 	}
 }
 
-// TestStatfs: df of the mount shows the data dir's filesystem.
-func TestStatfs(t *testing.T) {
+// TestMountStatfs: df of the mount shows the data dir's filesystem.
+func TestMountStatfs(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, nil, nil)
 	var mnt, data syscall.Statfs_t
@@ -113,11 +113,11 @@ func TestStatfs(t *testing.T) {
 	}
 }
 
-// TestMkdirRmdir: mkdir in indexes/ creates an index and rmdir deletes one,
+// TestMountMkdirRmdir: mkdir in indexes/ creates an index and rmdir deletes one,
 // each waiting for its task; a bad name is EINVAL, a taken one EEXIST, a
 // missing one ENOENT. (The kernel looks a name up before it calls Mkdir, so
 // lookup's answer for a taken or a bad name is what mkdir gets: no task.)
-func TestMkdirRmdir(t *testing.T) {
+func TestMountMkdirRmdir(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 1}, nil)
 	if err := os.Mkdir(f.path("indexes", "books"), 0o755); err != nil {
@@ -134,7 +134,7 @@ func TestMkdirRmdir(t *testing.T) {
 		t.Errorf("ls indexes/books = %v", got)
 	}
 	for name, want := range map[string]syscall.Errno{"movies": syscall.EEXIST, "books": syscall.EEXIST, "a.b": syscall.EINVAL, strings.Repeat("x", 401): syscall.EINVAL} {
-		if got := errnoOf(t, syscall.Mkdir(f.path("indexes", name), 0o755)); got != want {
+		if got := errnoIn(t, syscall.Mkdir(f.path("indexes", name), 0o755)); got != want {
 			t.Errorf("mkdir indexes/%.20s: %v, want %v", name, got, want)
 		}
 	}
@@ -147,7 +147,7 @@ func TestMkdirRmdir(t *testing.T) {
 	if _, err := os.Lstat(f.path("indexes", "books")); !os.IsNotExist(err) {
 		t.Errorf("lstat after rmdir: %v", err)
 	}
-	if got := errnoOf(t, syscall.Rmdir(f.path("indexes", "books"))); got != syscall.ENOENT {
+	if got := errnoIn(t, syscall.Rmdir(f.path("indexes", "books"))); got != syscall.ENOENT {
 		t.Errorf("rmdir of a missing index: %v, want ENOENT", got)
 	}
 	if got := len(f.tasks(task.IndexCreation)); got != 1 {
@@ -158,12 +158,12 @@ func TestMkdirRmdir(t *testing.T) {
 	}
 }
 
-// TestRefusals: every node refuses what it does not do with a deliberate
+// TestMountRefusals: every node refuses what it does not do with a deliberate
 // errno (refuse.go), and the entry stays. The calls are the binary-level
 // test's (integration/mount, TestEveryNodeAnswersEveryCall), which walks
 // every node kind; this is its fast in-process counterpart for the built-in
 // entries.
-func TestRefusals(t *testing.T) {
+func TestMountRefusals(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 1}, nil)
 	// What a built-in directory or file answers; the kernel answers unlink
@@ -184,7 +184,7 @@ func TestRefusals(t *testing.T) {
 		st := f.stat(strings.Split(p, "/")...)
 		isDir := st.Mode&syscall.S_IFMT == syscall.S_IFDIR
 		for _, c := range bintest.NodeCalls {
-			if got, want := errnoOf(t, c.Do(f.path(p))), want(c.Name, isDir); got != want {
+			if got, want := errnoIn(t, c.Do(f.path(p))), want(c.Name, isDir); got != want {
 				t.Errorf("%s %s: %v, want %v", c.Name, p, got, want)
 			}
 		}
@@ -200,7 +200,7 @@ func TestRefusals(t *testing.T) {
 			if d == "indexes" && c.Name == "mkdir" || d == "import" && c.Name == "create" {
 				continue
 			}
-			if got := errnoOf(t, c.Do(f.path(d))); got != syscall.EPERM {
+			if got := errnoIn(t, c.Do(f.path(d))); got != syscall.EPERM {
 				t.Errorf("%s in %s: %v, want EPERM", c.Name, d, got)
 			}
 		}
@@ -213,16 +213,16 @@ func TestRefusals(t *testing.T) {
 	}
 	// A built-in file cannot be opened for writing.
 	for _, p := range []string{"status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz"} {
-		if _, err := os.OpenFile(f.path(p), os.O_WRONLY, 0); errnoOf(t, err) != syscall.EACCES {
+		if _, err := os.OpenFile(f.path(p), os.O_WRONLY, 0); errnoIn(t, err) != syscall.EACCES {
 			t.Errorf("open %s for writing: %v, want EACCES", p, err)
 		}
 	}
 }
 
-// TestStatusAndTaskFiles: the status files and tasks/UID.json parse as
+// TestMountStatusAndTaskFiles: the status files and tasks/UID.json parse as
 // JSON and say what the store and the engine say; tasks/ lists the tasks;
 // rm of a finished task is EPERM.
-func TestStatusAndTaskFiles(t *testing.T) {
+func TestMountStatusAndTaskFiles(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 3}, nil)
 	if err := os.Mkdir(f.path("indexes", "books"), 0o755); err != nil {
@@ -291,7 +291,7 @@ func TestStatusAndTaskFiles(t *testing.T) {
 		if got.UID != tk.UID || got.Type != tk.Type || got.Status != task.Succeeded {
 			t.Errorf("tasks/%s = %+v, engine has %+v", name, got, tk)
 		}
-		if got := errnoOf(t, syscall.Unlink(f.path("tasks", name))); got != syscall.EPERM {
+		if got := errnoIn(t, syscall.Unlink(f.path("tasks", name))); got != syscall.EPERM {
 			t.Errorf("rm of finished tasks/%s: %v, want EPERM", name, got)
 		}
 	}

@@ -61,12 +61,12 @@ func (f *testFS) documents(name string) uint64 {
 	return in.Documents
 }
 
-// TestSnapshotFile: stat of snapshot.tar.gz starts no task and says 0 bytes
+// TestMountSnapshotFile: stat of snapshot.tar.gz starts no task and says 0 bytes
 // while no snapshot of the current version exists; open makes one and
 // blocks until it is complete, so the reader gets a whole, valid archive of
 // the size that fstat reports after open; later stats show that size, and a
 // second read reuses the snapshot.
-func TestSnapshotFile(t *testing.T) {
+func TestMountSnapshotFile(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 50}, nil)
 	for range 3 {
@@ -110,7 +110,7 @@ func TestSnapshotFile(t *testing.T) {
 
 	// A change makes it stale again: stat says 0, the next open makes a
 	// new one.
-	appendDocs(t, f.path("indexes", "movies", "documents.ndjson"), indextest.NDJSON(51, 1))
+	appendDocuments(t, f.path("indexes", "movies", "documents.ndjson"), indextest.NDJSON(51, 1))
 	if st := f.stat("indexes", "movies", "snapshot.tar.gz"); st.Size != 0 {
 		t.Errorf("stat after a change: %d bytes, want 0", st.Size)
 	}
@@ -120,14 +120,14 @@ func TestSnapshotFile(t *testing.T) {
 	}
 }
 
-// appendDocs appends b to a documents.ndjson with O_APPEND (>>) and
+// appendDocuments appends b to a documents.ndjson with O_APPEND (>>) and
 // returns the error of the close, which carries the task's outcome.
-func appendDocs(t *testing.T, path string, b []byte) error {
+func appendDocuments(t *testing.T, path string, b []byte) error {
 	t.Helper()
-	return writeDocs(t, path, os.O_WRONLY|os.O_APPEND, b)
+	return writeDocuments(t, path, os.O_WRONLY|os.O_APPEND, b)
 }
 
-func writeDocs(t *testing.T, path string, flags int, b []byte) error {
+func writeDocuments(t *testing.T, path string, flags int, b []byte) error {
 	t.Helper()
 	fh, err := os.OpenFile(path, flags, 0)
 	if err != nil {
@@ -140,11 +140,11 @@ func writeDocs(t *testing.T, path string, flags int, b []byte) error {
 	return fh.Close()
 }
 
-// TestDocumentsFile: reading documents.ndjson gives every document, one
+// TestMountDocumentsFile: reading documents.ndjson gives every document, one
 // JSON object a line, with the size fstat reports after open; O_APPEND adds
 // or updates by primary key, O_TRUNC replaces, and bad JSON fails the close
 // with EINVAL and changes nothing.
-func TestDocumentsFile(t *testing.T) {
+func TestMountDocumentsFile(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 20}, nil)
 	docs := f.path("indexes", "movies", "documents.ndjson")
@@ -175,7 +175,7 @@ func TestDocumentsFile(t *testing.T) {
 	}
 
 	// Append: 5 new, 1 updated.
-	if err := appendDocs(t, docs, indextest.NDJSON(20, 6)); err != nil {
+	if err := appendDocuments(t, docs, indextest.NDJSON(20, 6)); err != nil {
 		t.Fatalf("append: %v", err)
 	}
 	if n := f.documents("movies"); n != 25 {
@@ -185,21 +185,21 @@ func TestDocumentsFile(t *testing.T) {
 		t.Errorf("documents.ndjson after the append has %d lines, want 25", len(got))
 	}
 	// Bad JSON: EINVAL at close, nothing changed.
-	if err := appendDocs(t, docs, []byte("{\"id\": 99, \"title\": \n")); errnoOf(t, err) != syscall.EINVAL {
+	if err := appendDocuments(t, docs, []byte("{\"id\": 99, \"title\": \n")); errnoIn(t, err) != syscall.EINVAL {
 		t.Errorf("append of bad JSON: close says %v, want EINVAL", err)
 	}
 	if n := f.documents("movies"); n != 25 {
 		t.Errorf("%d documents after a failed append, want 25", n)
 	}
 	// Replace.
-	if err := writeDocs(t, docs, os.O_WRONLY|os.O_TRUNC, indextest.NDJSON(100, 3)); err != nil {
+	if err := writeDocuments(t, docs, os.O_WRONLY|os.O_TRUNC, indextest.NDJSON(100, 3)); err != nil {
 		t.Fatalf("replace: %v", err)
 	}
 	if got := ids(); len(got) != 3 || got[0] != 100 {
 		t.Errorf("documents.ndjson after the replace: ids %v, want 100..102", got)
 	}
 	// Without O_TRUNC or O_APPEND a write says neither replace nor add.
-	if _, err := os.OpenFile(docs, os.O_WRONLY, 0); errnoOf(t, err) != syscall.EINVAL {
+	if _, err := os.OpenFile(docs, os.O_WRONLY, 0); errnoIn(t, err) != syscall.EINVAL {
 		t.Errorf("open for writing without O_TRUNC or O_APPEND: %v, want EINVAL", err)
 	}
 	// A truncate by path is refused: only O_TRUNC replaces.
@@ -211,11 +211,11 @@ func TestDocumentsFile(t *testing.T) {
 	}
 }
 
-// TestImportFile: create, write and close of import/NAME imports the
+// TestMountImportFile: create, write and close of import/NAME imports the
 // archive as index NAME (suffix stripped) before close returns; a corrupt
 // archive, a truncated one and an empty file fail the close with EINVAL and
 // leave no index; a taken name is EEXIST at create.
-func TestImportFile(t *testing.T) {
+func TestMountImportFile(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"src": 30}, nil)
 	good := f.snapshotOf("src")
@@ -272,7 +272,7 @@ func TestImportFile(t *testing.T) {
 		{"garbage", []byte("this is not an archive\n")},
 		{"empty", nil},
 	} {
-		if err := put(bad.name, bad.b); errnoOf(t, err) != syscall.EINVAL {
+		if err := put(bad.name, bad.b); errnoIn(t, err) != syscall.EINVAL {
 			t.Errorf("import of a %s archive: close says %v, want EINVAL", bad.name, err)
 		}
 		if _, err := f.store.Get(t.Context(), bad.name); err == nil {
@@ -280,11 +280,11 @@ func TestImportFile(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"src", "src.tar.gz", "copy"} {
-		if err := put(name, good); errnoOf(t, err) != syscall.EEXIST {
+		if err := put(name, good); errnoIn(t, err) != syscall.EEXIST {
 			t.Errorf("create import/%s onto an existing index: %v, want EEXIST", name, err)
 		}
 	}
-	if err := put("a.b", good); errnoOf(t, err) != syscall.EINVAL {
+	if err := put("a.b", good); errnoIn(t, err) != syscall.EINVAL {
 		t.Errorf("create import/a.b: %v, want EINVAL", err)
 	}
 	if !strings.Contains(f.logs.String(), "import refused") {
@@ -295,9 +295,9 @@ func TestImportFile(t *testing.T) {
 	}
 }
 
-// TestExactStat: with Options.ExactStat, stat of a stale snapshot.tar.gz
+// TestMountExactStat: with Options.ExactStat, stat of a stale snapshot.tar.gz
 // waits for a fresh snapshot and reports its size.
-func TestExactStat(t *testing.T) {
+func TestMountExactStat(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"movies": 10}, func(o *Options) { o.ExactStat = true })
 	st := f.stat("indexes", "movies", "snapshot.tar.gz")
