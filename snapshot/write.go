@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/pgzip"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -32,17 +30,27 @@ const (
 // calls (besides the call at the end).
 const progressEvery = 1 << 20
 
-// engine selects how members are compressed. Only benchmarks change it.
-type engine int
+// engine is how members are compressed: Write uses enginePool; benchmarks
+// measure others against it (bench_test.go).
+type engine struct {
+	// workers is how many members are compressed at once; 0 means
+	// WriteOptions.Concurrency.
+	workers int
+	// compressor returns the compress function of one compressing
+	// goroutine: it sets out (reset first) to one complete member, with
+	// the member-length subfield, holding in.
+	compressor func(o WriteOptions) (func(out *bytes.Buffer, in []byte) error, error)
+}
 
-const (
-	// enginePool compresses Concurrency members at once, each on one
-	// goroutine with klauspost/compress/flate.
-	enginePool engine = iota
-	// enginePgzip compresses one member at a time with pgzip, which splits
-	// it into blocks compressed in parallel.
-	enginePgzip
-)
+// enginePool compresses Concurrency members at once, each on one goroutine
+// with klauspost/compress/flate.
+var enginePool = engine{compressor: func(o WriteOptions) (func(*bytes.Buffer, []byte) error, error) {
+	mw, err := newMemberWriter(o.Level)
+	if err != nil {
+		return nil, err
+	}
+	return mw.compress, nil
+}}
 
 func (o *WriteOptions) ensureDefaults() error {
 	if o.Level == 0 {
@@ -160,8 +168,8 @@ func write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts 
 	wr.meta = meta
 
 	workers := opts.Concurrency
-	if eng == enginePgzip {
-		workers = 1
+	if eng.workers > 0 {
+		workers = eng.workers
 	}
 	njobs := 2*workers + 1
 	wr.free = make(chan *wjob, njobs)
@@ -373,20 +381,9 @@ func (s *segmenter) flush() error {
 
 // compress is one compressing goroutine.
 func (wr *writer) compress(ctx context.Context) error {
-	var compress func(out *bytes.Buffer, in []byte) error
-	switch wr.engine {
-	case enginePool:
-		mw, err := newMemberWriter(wr.opts.Level)
-		if err != nil {
-			return err
-		}
-		compress = mw.compress
-	case enginePgzip:
-		pw, err := newPgzipMemberWriter(wr.opts.Level, wr.opts.Concurrency, wr.opts.MemberSize)
-		if err != nil {
-			return err
-		}
-		compress = pw.compress
+	compress, err := wr.engine.compressor(wr.opts)
+	if err != nil {
+		return err
 	}
 	for j := range wr.work {
 		if ctx.Err() == nil {
@@ -443,41 +440,4 @@ func (wr *writer) output(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	report()
 	return written, nil
-}
-
-// pgzipMemberWriter compresses one member at a time with pgzip (the
-// alternative measured in BenchmarkWrite; see docs/FORMAT.md).
-type pgzipMemberWriter struct {
-	zw                 *pgzip.Writer
-	block, concurrency int
-}
-
-func newPgzipMemberWriter(level, concurrency, memberSize int) (*pgzipMemberWriter, error) {
-	zw, err := pgzip.NewWriterLevel(io.Discard, level)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: gzip level %d: %w", level, err)
-	}
-	block := max(memberSize/(2*concurrency), 128<<10)
-	return &pgzipMemberWriter{zw: zw, block: block, concurrency: concurrency}, nil
-}
-
-func (pw *pgzipMemberWriter) compress(out *bytes.Buffer, data []byte) error {
-	out.Reset()
-	pw.zw.Reset(out) // also resets the concurrency settings
-	if err := pw.zw.SetConcurrency(pw.block, pw.concurrency); err != nil {
-		return err
-	}
-	pw.zw.Header = pgzip.Header{
-		Extra:   []byte{memberSI1, memberSI2, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-		ModTime: time.Unix(0, 0),
-		OS:      osUnknown,
-	}
-	if _, err := pw.zw.Write(data); err != nil {
-		return err
-	}
-	if err := pw.zw.Close(); err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint64(out.Bytes()[memberLenOffset:], uint64(out.Len()))
-	return nil
 }

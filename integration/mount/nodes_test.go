@@ -8,45 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
-
-// call is one system call on a path of the mount; it returns the errno.
-type call struct {
-	name string
-	do   func(p string) error
-}
-
-// The calls every node must answer on purpose (DESIGN §3, issue 7). Renames
-// go to a new, valid name in the same directory.
-var nodeCalls = []call{
-	{"unlink", syscall.Unlink},
-	{"rmdir", syscall.Rmdir},
-	{"rename", func(p string) error { return syscall.Rename(p, p+"_renamed") }},
-	{"chmod", func(p string) error { return syscall.Chmod(p, 0o777) }},
-	{"chown", func(p string) error { return syscall.Lchown(p, os.Getuid(), os.Getgid()) }},
-	{"utimes", func(p string) error {
-		return syscall.UtimesNano(p, []syscall.Timespec{{Sec: 1}, {Sec: 1}})
-	}},
-	{"truncate", func(p string) error { return syscall.Truncate(p, 0) }},
-	{"getxattr", func(p string) error { _, err := syscall.Getxattr(p, "user.idxfs", make([]byte, 64)); return err }},
-	{"setxattr", func(p string) error { return syscall.Setxattr(p, "user.idxfs", []byte("1"), 0) }},
-	{"listxattr", func(p string) error { _, err := syscall.Listxattr(p, make([]byte, 256)); return err }},
-	{"removexattr", func(p string) error { return syscall.Removexattr(p, "user.idxfs") }},
-}
-
-// The calls that make a new entry in a directory.
-var dirCalls = []call{
-	{"create", func(d string) error {
-		fd, err := syscall.Open(filepath.Join(d, "new"), syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY, 0o644)
-		if err == nil {
-			syscall.Close(fd)
-		}
-		return err
-	}},
-	{"mkdir", func(d string) error { return syscall.Mkdir(filepath.Join(d, "new"), 0o755) }},
-	{"mknod", func(d string) error { return syscall.Mknod(filepath.Join(d, "new"), syscall.S_IFIFO|0o644, 0) }},
-	{"symlink", func(d string) error { return syscall.Symlink("status", filepath.Join(d, "new")) }},
-}
 
 // TestEveryNodeAnswersEveryCall walks every node type of the mount through
 // unlink, rmdir, rename, setattr (chmod, chown, utimes, truncate) and the
@@ -117,39 +81,39 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 	}
 	for _, n := range nodes {
 		p := e.path(n.path)
-		for _, c := range nodeCalls {
-			want, ok := n.want[c.name]
+		for _, c := range bintest.NodeCalls {
+			want, ok := n.want[c.Name]
 			if !ok || want == skipCall {
 				continue
 			}
-			t.Run(fmt.Sprintf("%s/%s", c.name, strings.ReplaceAll(n.path, "/", "|")), func(t *testing.T) {
-				got := errnoOf(c.do(p))
+			t.Run(fmt.Sprintf("%s/%s", c.Name, strings.ReplaceAll(n.path, "/", "|")), func(t *testing.T) {
+				got := errnoOf(c.Do(p))
 				if got != want {
-					t.Errorf("%s %s: %v (%d), want %v (%d)", c.name, n.path, got, got, want, want)
+					t.Errorf("%s %s: %v (%d), want %v (%d)", c.Name, n.path, got, got, want, want)
 				}
 				if _, err := os.Lstat(p); err != nil {
-					t.Errorf("after %s, %s is gone: %v", c.name, n.path, err)
+					t.Errorf("after %s, %s is gone: %v", c.Name, n.path, err)
 				}
 				if exists(p + "_renamed") {
-					t.Errorf("after %s, %s_renamed exists", c.name, n.path)
+					t.Errorf("after %s, %s_renamed exists", c.Name, n.path)
 				}
 			})
 		}
 	}
 	// Making entries: refused everywhere but mkdir in indexes/ and create in
 	// import/ (the ways to make an index and to import one).
-	link := call{"link", func(d string) error { return syscall.Link(e.path("status"), filepath.Join(d, "new")) }}
+	link := bintest.Call{Name: "link", Do: func(d string) error { return syscall.Link(e.path("status"), filepath.Join(d, "new")) }}
 	for _, d := range []string{"", "indexes", "indexes/movies", "import", "tasks", "snapshots", "snapshots/movies"} {
-		for _, c := range append(dirCalls, link) {
-			if d == "indexes" && c.name == "mkdir" || d == "import" && c.name == "create" {
+		for _, c := range append(bintest.DirCalls, link) {
+			if d == "indexes" && c.Name == "mkdir" || d == "import" && c.Name == "create" {
 				continue
 			}
-			t.Run(fmt.Sprintf("%s/%s", c.name, strings.ReplaceAll(d, "/", "|")), func(t *testing.T) {
-				if got := errnoOf(c.do(e.path(d))); got != eperm {
-					t.Errorf("%s in %q: %v (%d), want EPERM", c.name, d, got, got)
+			t.Run(fmt.Sprintf("%s/%s", c.Name, strings.ReplaceAll(d, "/", "|")), func(t *testing.T) {
+				if got := errnoOf(c.Do(e.path(d))); got != eperm {
+					t.Errorf("%s in %q: %v (%d), want EPERM", c.Name, d, got, got)
 				}
 				if exists(e.path(d, "new")) {
-					t.Errorf("after %s, %s/new exists", c.name, d)
+					t.Errorf("after %s, %s/new exists", c.Name, d)
 				}
 			})
 		}
