@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 	"testing"
 
@@ -33,6 +35,24 @@ func TestErrno(t *testing.T) {
 		{&task.Error{Code: task.CodeDatabaseFailed}, syscall.EROFS},
 		{fmt.Errorf("index %q: %w", "x", index.ErrFailed), syscall.EROFS},
 		{fmt.Errorf("odd failure"), syscall.EIO},
+		// What the tables of old disagreed on, resolved by code.
+		{fmt.Errorf("x: %w", task.ErrInterrupted), syscall.EINTR},
+		{fmt.Errorf("import: %w", task.ErrSnapshotFileNotFound), syscall.ENOENT},
+		{&task.Error{Code: task.CodeCorruptIndex}, syscall.EIO},
+		{&task.Error{Code: task.CodePayloadMissing}, syscall.EIO},
+		// Errors of a call.
+		{fmt.Errorf("wait: %w", context.Canceled), syscall.EINTR},
+		{context.DeadlineExceeded, syscall.EINTR},
+		{fmt.Errorf("task 3: %w", task.ErrTaskNotFound), syscall.ENOENT},
+		{fmt.Errorf("x: %w", index.ErrDocumentNotFound), syscall.ENOENT},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, syscall.ENOENT},
+		{fmt.Errorf("task 3 is succeeded: %w", task.ErrFinished), syscall.EPERM},
+		{task.ErrClosed, syscall.ESHUTDOWN},
+		// A syscall's own errno where the table knows no better.
+		{fmt.Errorf("quota: %w", syscall.EDQUOT), syscall.EDQUOT},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.EACCES}, syscall.EACCES},
+		{fmt.Errorf("%w: %w", index.ErrCorrupt, syscall.EBADMSG), syscall.EBADMSG},
+		{fmt.Errorf("x: %w", index.ErrCorrupt), syscall.EIO},
 	} {
 		if got := toErrno(log, "test", tt.err); got != tt.want {
 			t.Errorf("toErrno(%v) = %v, want %v", tt.err, got, tt.want)
@@ -45,5 +65,58 @@ func TestErrno(t *testing.T) {
 	}
 	if got := taskErrno(log, "test", task.Task{Status: task.Failed, Error: &task.Error{Code: task.CodeIndexNotFound}}); got != syscall.ENOENT {
 		t.Errorf("failed index_not_found task = %v", got)
+	}
+}
+
+// TestEveryCodeHasAnErrno walks every code task.Classify can return: a code
+// added to task without a row in codeErrno fails here.
+func TestEveryCodeHasAnErrno(t *testing.T) {
+	t.Parallel()
+	want := map[string]syscall.Errno{
+		task.CodeIndexNotFound:      syscall.ENOENT,
+		task.CodeIndexAlreadyExists: syscall.EEXIST,
+		task.CodeInvalidIndexUID:    syscall.EINVAL,
+		task.CodeInvalidDocument:    syscall.EINVAL,
+		task.CodeMalformedPayload:   syscall.EINVAL,
+		task.CodeMissingPrimaryKey:  syscall.EINVAL,
+		task.CodeInvalidDocumentID:  syscall.EINVAL,
+		task.CodePrimaryKey:         syscall.EINVAL,
+		task.CodeInvalidSnapshot:    syscall.EINVAL,
+		task.CodeSnapshotIncompat:   syscall.EINVAL,
+		task.CodeSnapshotTooLarge:   syscall.EFBIG,
+		task.CodeSnapshotNotFound:   syscall.ENOENT,
+		task.CodeNoSpaceLeft:        syscall.ENOSPC,
+		task.CodeDatabaseFailed:     syscall.EROFS,
+		task.CodeInterrupted:        syscall.EINTR,
+		task.CodeCorruptIndex:       syscall.EIO,
+		task.CodeInternal:           syscall.EIO,
+		task.CodePayloadMissing:     syscall.EIO,
+		task.CodeInvalidTaskRequest: syscall.EINVAL,
+		task.CodeCallerInterrupted:  syscall.EINTR,
+		task.CodeDataDirUnusable:    syscall.EIO,
+		task.CodeDocumentNotFound:   syscall.ENOENT,
+		task.CodeTaskNotFound:       syscall.ENOENT,
+		task.CodeFileNotFound:       syscall.ENOENT,
+		task.CodeTaskFinished:       syscall.EPERM,
+		task.CodeTaskCanceled:       syscall.ECANCELED,
+		task.CodeEngineClosed:       syscall.ESHUTDOWN,
+	}
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range task.Codes {
+		if _, ok := codeErrno[c]; !ok {
+			t.Errorf("code %q has no errno in codeErrno", c)
+		}
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("code %q: add its errno to this test", c)
+			continue
+		}
+		// A recorded failure with the code, as read back from the task store.
+		if got := toErrno(log, "test", &task.Error{Message: "m", Code: c}); got != w {
+			t.Errorf("code %q: errno %v, want %v", c, got, w)
+		}
+	}
+	if len(codeErrno) != len(task.Codes) {
+		t.Errorf("codeErrno has %d rows for %d codes", len(codeErrno), len(task.Codes))
 	}
 }

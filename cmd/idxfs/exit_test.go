@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
+	"github.com/idxfs/idxfs/task"
 )
 
 // TestExitCodes provokes every row of the README's exit-code table that one
@@ -285,4 +291,98 @@ func (n *notifyReader) Read(p []byte) (int, error) {
 		close(n.reading)
 	}
 	return n.r.Read(p)
+}
+
+// TestEveryCodeHasAnExit walks every code task.Classify can return: a code
+// added to task without a row in codeExit fails here. failed is the exit of
+// a task that failed with the code; call that of the same code as an error
+// of the command itself.
+func TestEveryCodeHasAnExit(t *testing.T) {
+	t.Parallel()
+	want := map[string]struct{ failed, call int }{
+		task.CodeIndexNotFound:      {4, 4},
+		task.CodeIndexAlreadyExists: {5, 5},
+		task.CodeInvalidIndexUID:    {6, 6},
+		task.CodeInvalidDocument:    {6, 6},
+		task.CodeMalformedPayload:   {6, 6},
+		task.CodeMissingPrimaryKey:  {6, 6},
+		task.CodeInvalidDocumentID:  {6, 6},
+		task.CodePrimaryKey:         {6, 6},
+		task.CodeInvalidSnapshot:    {6, 6},
+		task.CodeSnapshotIncompat:   {6, 6},
+		task.CodeSnapshotTooLarge:   {6, 6},
+		task.CodeSnapshotNotFound:   {4, 4},
+		task.CodeNoSpaceLeft:        {7, 7},
+		task.CodeDatabaseFailed:     {7, 1},
+		task.CodeInterrupted:        {7, 1},
+		task.CodeCorruptIndex:       {7, 1},
+		task.CodeInternal:           {7, 1},
+		task.CodePayloadMissing:     {7, 1},
+		task.CodeInvalidTaskRequest: {6, 6},
+		task.CodeCallerInterrupted:  {130, 130},
+		task.CodeDataDirUnusable:    {3, 3},
+		task.CodeDocumentNotFound:   {4, 4},
+		task.CodeTaskNotFound:       {4, 4},
+		task.CodeFileNotFound:       {4, 4},
+		task.CodeTaskFinished:       {6, 6},
+		task.CodeTaskCanceled:       {8, 8},
+		task.CodeEngineClosed:       {1, 1},
+	}
+	for _, c := range task.Codes {
+		if _, ok := codeExit[c]; !ok {
+			t.Errorf("code %q has no exit code in codeExit", c)
+		}
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("code %q: add its exit codes to this test", c)
+			continue
+		}
+		if got := exitCode(&task.Error{Message: "m", Code: c}); got != w.failed {
+			t.Errorf("a task failed with %q: exit %d, want %d", c, got, w.failed)
+		}
+		if got := codeExit[c].call; got != w.call {
+			t.Errorf("code %q of the command itself: exit %d, want %d", c, got, w.call)
+		}
+	}
+	if len(codeExit) != len(task.Codes) {
+		t.Errorf("codeExit has %d rows for %d codes", len(codeExit), len(task.Codes))
+	}
+}
+
+// TestExitCode maps errors of the command itself, by their code.
+func TestExitCode(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{usageError{"x"}, exitUsage},
+		{canceledError{3}, exitCanceled},
+		{mountError{syscall.ENOENT}, exitMount},
+		{fmt.Errorf("wait: %w", context.Canceled), exitInterrupted},
+		{&index.LockedError{Dir: "/d"}, exitDataDir},
+		{fmt.Errorf("x: %w", index.ErrDataDirVersion), exitDataDir},
+		{fmt.Errorf("x: %w", index.ErrUnsafeDataDir), exitDataDir},
+		{fmt.Errorf("index %q: %w", "x", index.ErrNotFound), exitNotFound},
+		{fmt.Errorf("x: %w", index.ErrDocumentNotFound), exitNotFound},
+		{fmt.Errorf("task 9: %w", task.ErrTaskNotFound), exitNotFound},
+		{fmt.Errorf("import: %w", task.ErrSnapshotFileNotFound), exitNotFound},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, exitNotFound},
+		{fmt.Errorf("x: %w", index.ErrExists), exitExists},
+		{fmt.Errorf("import: %w", snapshot.ErrCorrupt), exitInvalid},
+		{fmt.Errorf("%w: no ids", task.ErrInvalid), exitInvalid},
+		{fmt.Errorf("task 1 is succeeded: %w", task.ErrFinished), exitInvalid},
+		{fmt.Errorf("payload: %w", syscall.ENOSPC), exitTaskFailed},
+		{fmt.Errorf("payload: %w", syscall.EDQUOT), exitTaskFailed},
+		{fmt.Errorf("x: %w", index.ErrCorrupt), exitFailure},
+		{fmt.Errorf("x: %w", index.ErrFailed), exitFailure},
+		{task.ErrClosed, exitFailure},
+		{errors.New("odd"), exitFailure},
+		{&task.Error{Code: "something_new"}, exitTaskFailed},
+	} {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
 }
