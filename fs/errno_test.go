@@ -72,34 +72,26 @@ func TestErrno(t *testing.T) {
 // added to task without a row in codeErrno fails here.
 func TestEveryCodeHasAnErrno(t *testing.T) {
 	t.Parallel()
-	want := map[string]syscall.Errno{
-		task.CodeIndexNotFound:      syscall.ENOENT,
-		task.CodeIndexAlreadyExists: syscall.EEXIST,
-		task.CodeInvalidIndexUID:    syscall.EINVAL,
-		task.CodeInvalidDocument:    syscall.EINVAL,
-		task.CodeMalformedPayload:   syscall.EINVAL,
-		task.CodeMissingPrimaryKey:  syscall.EINVAL,
-		task.CodeInvalidDocumentID:  syscall.EINVAL,
-		task.CodePrimaryKey:         syscall.EINVAL,
-		task.CodeInvalidSnapshot:    syscall.EINVAL,
-		task.CodeSnapshotIncompat:   syscall.EINVAL,
-		task.CodeSnapshotTooLarge:   syscall.EFBIG,
-		task.CodeSnapshotNotFound:   syscall.ENOENT,
-		task.CodeNoSpaceLeft:        syscall.ENOSPC,
-		task.CodeDatabaseFailed:     syscall.EROFS,
-		task.CodeInterrupted:        syscall.EINTR,
-		task.CodeCorruptIndex:       syscall.EIO,
-		task.CodeInternal:           syscall.EIO,
-		task.CodePayloadMissing:     syscall.EIO,
-		task.CodeInvalidTaskRequest: syscall.EINVAL,
-		task.CodeCallerInterrupted:  syscall.EINTR,
-		task.CodeDataDirUnusable:    syscall.EIO,
-		task.CodeDocumentNotFound:   syscall.ENOENT,
-		task.CodeTaskNotFound:       syscall.ENOENT,
-		task.CodeFileNotFound:       syscall.ENOENT,
-		task.CodeTaskFinished:       syscall.EPERM,
-		task.CodeTaskCanceled:       syscall.ECANCELED,
-		task.CodeEngineClosed:       syscall.ESHUTDOWN,
+	want := map[string]syscall.Errno{}
+	for errno, codes := range map[syscall.Errno][]string{
+		syscall.ENOENT: {task.CodeIndexNotFound, task.CodeSnapshotNotFound, task.CodeDocumentNotFound,
+			task.CodeTaskNotFound, task.CodeFileNotFound},
+		syscall.EEXIST: {task.CodeIndexAlreadyExists},
+		syscall.EINVAL: {task.CodeInvalidIndexUID, task.CodeInvalidDocument, task.CodeMalformedPayload,
+			task.CodeMissingPrimaryKey, task.CodeInvalidDocumentID, task.CodePrimaryKey,
+			task.CodeInvalidSnapshot, task.CodeSnapshotIncompat, task.CodeInvalidTaskRequest},
+		syscall.EFBIG:     {task.CodeSnapshotTooLarge},
+		syscall.ENOSPC:    {task.CodeNoSpaceLeft},
+		syscall.EROFS:     {task.CodeDatabaseFailed},
+		syscall.EINTR:     {task.CodeInterrupted, task.CodeCallerInterrupted},
+		syscall.EPERM:     {task.CodeTaskFinished},
+		syscall.ECANCELED: {task.CodeTaskCanceled},
+		syscall.ESHUTDOWN: {task.CodeEngineClosed},
+		syscall.EIO:       {task.CodeCorruptIndex, task.CodeInternal, task.CodePayloadMissing, task.CodeDataDirUnusable},
+	} {
+		for _, c := range codes {
+			want[c] = errno
+		}
 	}
 	log := slog.New(slog.DiscardHandler)
 	for _, c := range task.Codes {

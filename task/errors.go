@@ -136,29 +136,23 @@ var Codes = []string{
 // not know) is itself; any other error gets the code of the first sentinel
 // it wraps, or CodeInternal. Classify(nil) is nil.
 func Classify(err error) *Error {
-	if err == nil {
-		return nil
-	}
 	var te *Error
 	if errors.As(err, &te) {
 		return te
 	}
-	for _, c := range classes {
-		if errors.Is(err, c.err) {
-			return &Error{Message: err.Error(), Code: c.code, Type: c.kind}
-		}
-	}
-	return &Error{Message: err.Error(), Code: CodeInternal, Type: TypeInternal}
+	return classify(err, false)
 }
 
 // toError turns a processor's error into the task's Error: only the codes a
 // task can fail with, anything else is CodeInternal.
-func toError(err error) *Error {
+func toError(err error) *Error { return classify(err, true) }
+
+func classify(err error, failures bool) *Error {
 	if err == nil {
 		return nil
 	}
 	for _, c := range classes {
-		if c.failure && errors.Is(err, c.err) {
+		if (c.failure || !failures) && errors.Is(err, c.err) {
 			return &Error{Message: err.Error(), Code: c.code, Type: c.kind}
 		}
 	}

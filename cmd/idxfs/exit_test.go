@@ -299,34 +299,27 @@ func (n *notifyReader) Read(p []byte) (int, error) {
 // of the command itself.
 func TestEveryCodeHasAnExit(t *testing.T) {
 	t.Parallel()
-	want := map[string]struct{ failed, call int }{
-		task.CodeIndexNotFound:      {4, 4},
-		task.CodeIndexAlreadyExists: {5, 5},
-		task.CodeInvalidIndexUID:    {6, 6},
-		task.CodeInvalidDocument:    {6, 6},
-		task.CodeMalformedPayload:   {6, 6},
-		task.CodeMissingPrimaryKey:  {6, 6},
-		task.CodeInvalidDocumentID:  {6, 6},
-		task.CodePrimaryKey:         {6, 6},
-		task.CodeInvalidSnapshot:    {6, 6},
-		task.CodeSnapshotIncompat:   {6, 6},
-		task.CodeSnapshotTooLarge:   {6, 6},
-		task.CodeSnapshotNotFound:   {4, 4},
-		task.CodeNoSpaceLeft:        {7, 7},
-		task.CodeDatabaseFailed:     {7, 1},
-		task.CodeInterrupted:        {7, 1},
-		task.CodeCorruptIndex:       {7, 1},
-		task.CodeInternal:           {7, 1},
-		task.CodePayloadMissing:     {7, 1},
-		task.CodeInvalidTaskRequest: {6, 6},
-		task.CodeCallerInterrupted:  {130, 130},
-		task.CodeDataDirUnusable:    {3, 3},
-		task.CodeDocumentNotFound:   {4, 4},
-		task.CodeTaskNotFound:       {4, 4},
-		task.CodeFileNotFound:       {4, 4},
-		task.CodeTaskFinished:       {6, 6},
-		task.CodeTaskCanceled:       {8, 8},
-		task.CodeEngineClosed:       {1, 1},
+	type exits struct{ failed, call int }
+	want := map[string]exits{}
+	for e, codes := range map[exits][]string{
+		{3, 3}: {task.CodeDataDirUnusable},
+		{4, 4}: {task.CodeIndexNotFound, task.CodeSnapshotNotFound, task.CodeDocumentNotFound,
+			task.CodeTaskNotFound, task.CodeFileNotFound},
+		{5, 5}: {task.CodeIndexAlreadyExists},
+		{6, 6}: {task.CodeInvalidIndexUID, task.CodeInvalidDocument, task.CodeMalformedPayload,
+			task.CodeMissingPrimaryKey, task.CodeInvalidDocumentID, task.CodePrimaryKey,
+			task.CodeInvalidSnapshot, task.CodeSnapshotIncompat, task.CodeSnapshotTooLarge,
+			task.CodeInvalidTaskRequest, task.CodeTaskFinished},
+		{7, 7}: {task.CodeNoSpaceLeft},
+		{7, 1}: {task.CodeDatabaseFailed, task.CodeInterrupted, task.CodeCorruptIndex,
+			task.CodeInternal, task.CodePayloadMissing},
+		{8, 8}:     {task.CodeTaskCanceled},
+		{1, 1}:     {task.CodeEngineClosed},
+		{130, 130}: {task.CodeCallerInterrupted},
+	} {
+		for _, c := range codes {
+			want[c] = e
+		}
 	}
 	for _, c := range task.Codes {
 		if _, ok := codeExit[c]; !ok {
