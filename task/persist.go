@@ -274,6 +274,11 @@ func syncedSize(path string) (int64, error) {
 	return st.Size(), nil
 }
 
+// NewContextReader returns a reader of r that stops reading when ctx is
+// done: every Read then returns ctx's error. (A Read already blocked in r
+// is not interrupted.)
+func NewContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 // ctxReader stops reading when ctx is done.
 type ctxReader struct {
 	ctx context.Context
