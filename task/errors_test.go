@@ -109,3 +109,15 @@ func TestClassify(t *testing.T) {
 		t.Error("nil is classified")
 	}
 }
+
+func TestParseUID(t *testing.T) {
+	t.Parallel()
+	if u, err := ParseUID("12"); u != 12 || err != nil {
+		t.Errorf("ParseUID(12) = %d, %v", u, err)
+	}
+	for _, s := range []string{"", "abc", "-1", "12.json"} {
+		if _, err := ParseUID(s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseUID(%q): %v, want ErrInvalid", s, err)
+		}
+	}
+}

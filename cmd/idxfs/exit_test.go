@@ -53,6 +53,7 @@ func TestExitCodes(t *testing.T) {
 		stderr  []string // the error line names these; DATA is the data dir
 	}{
 		{"success", films, "", []string{"index", "show", "films"}, exitOK, nil},
+		{"task uid as the mount's file name", films, "", []string{"tasks", "show", "1.json"}, exitOK, nil},
 
 		{"missing argument", empty, "", []string{"index", "show"}, exitUsage, []string{"index show NAME"}},
 		{"missing arguments", empty, "", []string{"documents", "delete", "films"}, exitUsage, []string{"documents delete INDEX ID..."}},
@@ -70,6 +71,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad log format, no data dir", empty, "", []string{"version", "--log-format", "xml"}, exitUsage, []string{`"xml"`}},
 		{"bad log format", empty, "", []string{"--log-format", "xml", "index", "list"}, exitUsage, []string{`"xml"`}},
 		{"bad task uid", empty, "", []string{"tasks", "show", "abc"}, exitUsage, []string{`"abc"`}},
+		{"bad task file name", empty, "", []string{"tasks", "show", "1.json.json"}, exitUsage, []string{`"1.json"`}},
 		{"bad status filter", empty, "", []string{"tasks", "list", "--status", "done"}, exitUsage, []string{`"done"`}},
 		{"output with no-wait", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/x.tgz", "--no-wait"}, exitUsage, []string{"--output", "--no-wait"}},
 		{"stdin import with no-wait", empty, "", []string{"snapshot", "import", "-", "--as", "x", "--no-wait"}, exitUsage, []string{"--no-wait"}},
