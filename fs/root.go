@@ -21,6 +21,9 @@ import (
 	"github.com/idxfs/idxfs/task"
 )
 
+// DefaultImportGrace is the default of Options.ImportGrace.
+const DefaultImportGrace = 30 * time.Second
+
 // Options configure Mount. Store and Engine are required.
 type Options struct {
 	// Store is the open data dir. Mount records the mountpoint in its LOCK.
@@ -43,7 +46,7 @@ type Options struct {
 	ExactStat bool
 	// ImportGrace is how long a committed import/NAME stays visible, so
 	// that the attribute changes cp -a, mv and rsync make after close
-	// succeed. Default: 30s.
+	// succeed. Default: DefaultImportGrace.
 	ImportGrace time.Duration
 	// TaskFiles is how many of the newest tasks tasks/ lists (any task can
 	// be looked up by uid). Default: 100.
@@ -60,7 +63,7 @@ func (o *Options) ensureDefaults() {
 		o.Version = "dev"
 	}
 	if o.ImportGrace <= 0 {
-		o.ImportGrace = 30 * time.Second
+		o.ImportGrace = DefaultImportGrace
 	}
 	if o.TaskFiles <= 0 {
 		o.TaskFiles = 100

@@ -127,8 +127,8 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.Level < 1 || g.Level > 9 {
-		return nil, usageError{fmt.Sprintf("--compression-level %d: want 1 (fastest) to 9 (smallest)", g.Level)}
+	if !snapshot.ValidLevel(g.Level) {
+		return nil, usageError{fmt.Sprintf("--compression-level %d: want 1 (fastest) to 9 (smallest), or -2 (Huffman coding only)", g.Level)}
 	}
 	if g.DataDir == "" {
 		return nil, usageError{"no data dir: give --data-dir or set IDXFS_DATA_DIR"}

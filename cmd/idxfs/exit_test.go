@@ -54,6 +54,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"success", films, "", []string{"index", "show", "films"}, exitOK, nil},
 		{"task uid as the mount's file name", films, "", []string{"tasks", "show", "1.json"}, exitOK, nil},
+		{"Huffman-only compression", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/h.tgz", "--compression-level", "-2"}, exitOK, nil},
 
 		{"missing argument", empty, "", []string{"index", "show"}, exitUsage, []string{"index show NAME"}},
 		{"missing arguments", empty, "", []string{"documents", "delete", "films"}, exitUsage, []string{"documents delete INDEX ID..."}},
@@ -71,6 +72,9 @@ func TestExitCodes(t *testing.T) {
 		{"bad log format, no data dir", empty, "", []string{"version", "--log-format", "xml"}, exitUsage, []string{`"xml"`}},
 		{"bad log format", empty, "", []string{"--log-format", "xml", "index", "list"}, exitUsage, []string{`"xml"`}},
 		{"bad task uid", empty, "", []string{"tasks", "show", "abc"}, exitUsage, []string{`"abc"`}},
+		{"compression level 0", empty, "", []string{"--compression-level", "0", "index", "list"}, exitUsage, []string{"--compression-level 0"}},
+		{"compression level -1", empty, "", []string{"index", "list", "--compression-level", "-1"}, exitUsage, []string{"--compression-level -1"}},
+		{"compression level 10", empty, "", []string{"index", "list", "--compression-level", "10"}, exitUsage, []string{"--compression-level 10"}},
 		{"bad task file name", empty, "", []string{"tasks", "show", "1.json.json"}, exitUsage, []string{`"1.json"`}},
 		{"bad status filter", empty, "", []string{"tasks", "list", "--status", "done"}, exitUsage, []string{`"done"`}},
 		{"output with no-wait", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/x.tgz", "--no-wait"}, exitUsage, []string{"--output", "--no-wait"}},
