@@ -209,7 +209,7 @@ func (h *documentsWriter) Read(ctx context.Context, dest []byte, off int64) (fus
 
 var _ = (gofs.FileFlusher)((*documentsWriter)(nil))
 
-// Flush hands what was written to a documentsAdditionOrUpdate task and
+// Flush hands what was written to a documentAdditionOrUpdate task and
 // waits for it: bad JSON fails the close (EINVAL) and leaves the index as it
 // was. A replace commits even with nothing written (the index is emptied,
 // as `: > documents.ndjson` asks). What is written after a flush is a new

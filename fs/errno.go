@@ -1,20 +1,18 @@
 package fs
 
 import (
-	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"syscall"
 
-	"github.com/idxfs/idxfs/index"
-	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
 )
 
-// The one errno table. Task failures are mapped by their stable code, so
-// that a failure read back from the task store maps like a live one; Go
-// errors by their sentinel. Anything else is EIO, logged once.
+// codeErrno is the one errno table: task.Classify gives any error its code
+// (a task's recorded failure keeps its own, so that a failure read back from
+// the task store maps like a live one) and this maps the code. A code it
+// does not know (one a later version recorded) is EIO, like CodeInternal.
+// EIO is logged once, with the error.
 var codeErrno = map[string]syscall.Errno{
 	task.CodeIndexNotFound:      syscall.ENOENT,
 	task.CodeIndexAlreadyExists: syscall.EEXIST,
@@ -28,66 +26,47 @@ var codeErrno = map[string]syscall.Errno{
 	task.CodeSnapshotIncompat:   syscall.EINVAL,
 	task.CodeSnapshotTooLarge:   syscall.EFBIG,
 	task.CodeSnapshotNotFound:   syscall.ENOENT,
-	task.CodeNoSpaceLeft:        syscall.ENOSPC,
+	task.CodeNoSpaceLeft:        syscall.ENOSPC, // or EDQUOT, if that is what the syscall said
 	task.CodeDatabaseFailed:     syscall.EROFS,
 	task.CodeInterrupted:        syscall.EINTR,
+	task.CodeCorruptIndex:       syscall.EIO,
+	task.CodeInternal:           syscall.EIO,
+	task.CodePayloadMissing:     syscall.EIO,
 	task.CodeInvalidTaskRequest: syscall.EINVAL,
+	task.CodeCallerInterrupted:  syscall.EINTR,
+	task.CodeDataDirUnusable:    syscall.EIO, // not reached: the data dir is open before the mount
+	task.CodeDocumentNotFound:   syscall.ENOENT,
+	task.CodeTaskNotFound:       syscall.ENOENT,
+	task.CodeFileNotFound:       syscall.ENOENT,
+	task.CodeTaskFinished:       syscall.EPERM,
+	task.CodeTaskCanceled:       syscall.ECANCELED,
+	task.CodeEngineClosed:       syscall.ESHUTDOWN,
 }
 
-var sentinelErrno = []struct {
-	err   error
-	errno syscall.Errno
-}{
-	{context.Canceled, syscall.EINTR},
-	{context.DeadlineExceeded, syscall.EINTR},
-	{index.ErrNotFound, syscall.ENOENT},
-	{index.ErrDocumentNotFound, syscall.ENOENT},
-	{task.ErrTaskNotFound, syscall.ENOENT},
-	{os.ErrNotExist, syscall.ENOENT},
-	{index.ErrExists, syscall.EEXIST},
-	{index.ErrInvalidUID, syscall.EINVAL},
-	{index.ErrInvalidDocument, syscall.EINVAL},
-	{index.ErrMalformedPayload, syscall.EINVAL},
-	{index.ErrMissingPrimaryKey, syscall.EINVAL},
-	{index.ErrInvalidDocumentID, syscall.EINVAL},
-	{index.ErrPrimaryKey, syscall.EINVAL},
-	{snapshot.ErrCorrupt, syscall.EINVAL},
-	{snapshot.ErrIncompatible, syscall.EINVAL},
-	{snapshot.ErrTooLarge, syscall.EFBIG},
-	{task.ErrInvalid, syscall.EINVAL},
-	{task.ErrFinished, syscall.EPERM},
-	{task.ErrCanceled, syscall.ECANCELED},
-	{task.ErrClosed, syscall.ESHUTDOWN},
-	{syscall.ENOSPC, syscall.ENOSPC},
-	{syscall.EDQUOT, syscall.EDQUOT},
-	{index.ErrFailed, syscall.EROFS},
-}
-
-// toErrno maps err to an errno; an error it does not know is logged once
-// (op names the operation) and becomes EIO.
+// toErrno maps err to an errno; EIO is logged once (op names the
+// operation). Where the table says no more than EIO, or says ENOSPC, a live
+// error that carries a syscall's errno (EACCES, EDQUOT, ...) gets that one.
 func toErrno(log *slog.Logger, op string, err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	var te *task.Error
-	if errors.As(err, &te) {
-		if e, ok := codeErrno[te.Code]; ok {
-			return e
+	te := task.Classify(err)
+	errno, ok := codeErrno[te.Code]
+	if !ok {
+		errno = syscall.EIO
+	}
+	var own syscall.Errno
+	if (errno == syscall.EIO || errno == syscall.ENOSPC) && errors.As(err, &own) {
+		return own
+	}
+	if errno == syscall.EIO {
+		if errors.As(err, new(*task.Error)) {
+			log.Warn("task failed", "op", op, "err", te.Message, "code", te.Code)
+		} else {
+			log.Warn("unexpected error", "op", op, "err", err)
 		}
-		log.Warn("task failed", "op", op, "err", te.Message, "code", te.Code)
-		return syscall.EIO
 	}
-	for _, s := range sentinelErrno {
-		if errors.Is(err, s.err) {
-			return s.errno
-		}
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno
-	}
-	log.Warn("unexpected error", "op", op, "err", err)
-	return syscall.EIO
+	return errno
 }
 
 // taskErrno maps a finished task to the errno its waiter gets: 0 if it

@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 	"testing"
 
@@ -33,6 +35,24 @@ func TestErrno(t *testing.T) {
 		{&task.Error{Code: task.CodeDatabaseFailed}, syscall.EROFS},
 		{fmt.Errorf("index %q: %w", "x", index.ErrFailed), syscall.EROFS},
 		{fmt.Errorf("odd failure"), syscall.EIO},
+		// What the tables of old disagreed on, resolved by code.
+		{fmt.Errorf("x: %w", task.ErrInterrupted), syscall.EINTR},
+		{fmt.Errorf("import: %w", task.ErrSnapshotFileNotFound), syscall.ENOENT},
+		{&task.Error{Code: task.CodeCorruptIndex}, syscall.EIO},
+		{&task.Error{Code: task.CodePayloadMissing}, syscall.EIO},
+		// Errors of a call.
+		{fmt.Errorf("wait: %w", context.Canceled), syscall.EINTR},
+		{context.DeadlineExceeded, syscall.EINTR},
+		{fmt.Errorf("task 3: %w", task.ErrTaskNotFound), syscall.ENOENT},
+		{fmt.Errorf("x: %w", index.ErrDocumentNotFound), syscall.ENOENT},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, syscall.ENOENT},
+		{fmt.Errorf("task 3 is succeeded: %w", task.ErrFinished), syscall.EPERM},
+		{task.ErrClosed, syscall.ESHUTDOWN},
+		// A syscall's own errno where the table knows no better.
+		{fmt.Errorf("quota: %w", syscall.EDQUOT), syscall.EDQUOT},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.EACCES}, syscall.EACCES},
+		{fmt.Errorf("%w: %w", index.ErrCorrupt, syscall.EBADMSG), syscall.EBADMSG},
+		{fmt.Errorf("x: %w", index.ErrCorrupt), syscall.EIO},
 	} {
 		if got := toErrno(log, "test", tt.err); got != tt.want {
 			t.Errorf("toErrno(%v) = %v, want %v", tt.err, got, tt.want)
@@ -45,5 +65,50 @@ func TestErrno(t *testing.T) {
 	}
 	if got := taskErrno(log, "test", task.Task{Status: task.Failed, Error: &task.Error{Code: task.CodeIndexNotFound}}); got != syscall.ENOENT {
 		t.Errorf("failed index_not_found task = %v", got)
+	}
+}
+
+// TestEveryCodeHasAnErrno walks every code task.Classify can return: a code
+// added to task without a row in codeErrno fails here.
+func TestEveryCodeHasAnErrno(t *testing.T) {
+	t.Parallel()
+	want := map[string]syscall.Errno{}
+	for errno, codes := range map[syscall.Errno][]string{
+		syscall.ENOENT: {task.CodeIndexNotFound, task.CodeSnapshotNotFound, task.CodeDocumentNotFound,
+			task.CodeTaskNotFound, task.CodeFileNotFound},
+		syscall.EEXIST: {task.CodeIndexAlreadyExists},
+		syscall.EINVAL: {task.CodeInvalidIndexUID, task.CodeInvalidDocument, task.CodeMalformedPayload,
+			task.CodeMissingPrimaryKey, task.CodeInvalidDocumentID, task.CodePrimaryKey,
+			task.CodeInvalidSnapshot, task.CodeSnapshotIncompat, task.CodeInvalidTaskRequest},
+		syscall.EFBIG:     {task.CodeSnapshotTooLarge},
+		syscall.ENOSPC:    {task.CodeNoSpaceLeft},
+		syscall.EROFS:     {task.CodeDatabaseFailed},
+		syscall.EINTR:     {task.CodeInterrupted, task.CodeCallerInterrupted},
+		syscall.EPERM:     {task.CodeTaskFinished},
+		syscall.ECANCELED: {task.CodeTaskCanceled},
+		syscall.ESHUTDOWN: {task.CodeEngineClosed},
+		syscall.EIO:       {task.CodeCorruptIndex, task.CodeInternal, task.CodePayloadMissing, task.CodeDataDirUnusable},
+	} {
+		for _, c := range codes {
+			want[c] = errno
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range task.Codes {
+		if _, ok := codeErrno[c]; !ok {
+			t.Errorf("code %q has no errno in codeErrno", c)
+		}
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("code %q: add its errno to this test", c)
+			continue
+		}
+		// A recorded failure with the code, as read back from the task store.
+		if got := toErrno(log, "test", &task.Error{Message: "m", Code: c}); got != w {
+			t.Errorf("code %q: errno %v, want %v", c, got, w)
+		}
+	}
+	if len(codeErrno) != len(task.Codes) {
+		t.Errorf("codeErrno has %d rows for %d codes", len(codeErrno), len(task.Codes))
 	}
 }

@@ -74,11 +74,9 @@ var _ = (gofs.NodeMkdirer)((*indexesDir)(nil))
 // Mkdir creates index name and waits for it. An invalid name gets EINVAL
 // and a log line saying why.
 func (d *indexesDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	t, errno := d.m.run(ctx, "mkdir", task.Request{Kind: task.IndexCreation, IndexUID: name})
-	if errno != 0 {
+	if _, errno := d.m.run(ctx, "mkdir", task.Request{Kind: task.IndexCreation, IndexUID: name}); errno != 0 {
 		return nil, errno
 	}
-	_ = t
 	d.m.touchIndexes()
 	in, err := d.m.store.Get(ctx, name)
 	if err != nil {

@@ -19,6 +19,9 @@ import (
 	"github.com/idxfs/idxfs/task"
 )
 
+// DefaultImportGrace is the default of Options.ImportGrace.
+const DefaultImportGrace = 30 * time.Second
+
 // Options configure Mount. Store and Engine are required.
 type Options struct {
 	// Store is the open data dir. Mount records the mountpoint in its LOCK.
@@ -58,7 +61,7 @@ func (o *Options) ensureDefaults() {
 		o.Version = "dev"
 	}
 	if o.ImportGrace <= 0 {
-		o.ImportGrace = 30 * time.Second
+		o.ImportGrace = DefaultImportGrace
 	}
 	if o.TaskFiles <= 0 {
 		o.TaskFiles = 100

@@ -138,6 +138,10 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 	}
 	st, err := f.m.engine.Snapshot(ctx, f.uid)
 	if err != nil {
+		// A creation task that failed is EIO whatever its code (DESIGN
+		// §4: its reason is in the task and the status files); errors of
+		// the call itself (an interrupted wait, a canceled task, a gone
+		// index) map by their code.
 		var te *task.Error
 		if errors.As(err, &te) {
 			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid, "err", te.Message, "code", te.Code)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -77,12 +76,12 @@ type snapshotStatus struct {
 }
 
 type taskError struct {
-	Task    uint64    `json:"task"`
-	Type    task.Kind `json:"type"`
-	At      time.Time `json:"at"`
-	Message string    `json:"message"`
-	Code    string    `json:"code"`
-	Type2   string    `json:"errorType"`
+	Task      uint64    `json:"task"`
+	Type      task.Kind `json:"type"`
+	At        time.Time `json:"at"`
+	Message   string    `json:"message"`
+	Code      string    `json:"code"`
+	ErrorType string    `json:"errorType"` // the error's type; Type is the task's
 }
 
 var inFlight = []task.Status{task.Enqueued, task.Processing}
@@ -138,15 +137,15 @@ func (m *mountState) rootStatusText(ctx context.Context) ([]byte, time.Time, err
 	fmt.Fprintf(&b, "\nindexes (%d):\n", len(s.Indexes))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, in := range s.Indexes {
-		fmt.Fprintf(tw, "  %s\t%d documents\t%s\tversion %d\tupdated %s\n", in.UID, in.Documents, bytesHuman(in.SizeOnDisk), in.Version, in.UpdatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "  %s\t%d documents\t%s\tversion %d\tupdated %s\n", in.UID, in.Documents, task.HumanBytes(in.SizeOnDisk), in.Version, in.UpdatedAt.Format(time.RFC3339))
 	}
 	tw.Flush()
 	writeTasks(&b, "tasks in flight", s.TasksInFlight)
-	fmt.Fprintf(&b, "\nexports of documents.ndjson: %d files, %s in DATA/tmp/exports\n", s.Exports.Files, bytesHuman(s.Exports.Bytes))
+	fmt.Fprintf(&b, "\nexports of documents.ndjson: %d files, %s in DATA/tmp/exports\n", s.Exports.Files, task.HumanBytes(s.Exports.Bytes))
 	if len(s.Imports) > 0 {
 		fmt.Fprintf(&b, "\nimports:\n")
 		for _, im := range s.Imports {
-			fmt.Fprintf(&b, "  import/%s → %s: %s, %s", im.Name, im.Index, im.State, bytesHuman(im.Size))
+			fmt.Fprintf(&b, "  import/%s → %s: %s, %s", im.Name, im.Index, im.State, task.HumanBytes(im.Size))
 			if im.Task != 0 {
 				fmt.Fprintf(&b, ", task %d", im.Task)
 			}
@@ -186,7 +185,7 @@ func (m *mountState) indexStatus(ctx context.Context, uid string) (indexStatus, 
 	}
 	if failed := m.engine.List(task.Filter{IndexUID: uid, Statuses: []task.Status{task.Failed}, Limit: 1}); len(failed) == 1 && failed[0].Error != nil {
 		t := failed[0]
-		s.LastError = &taskError{Task: t.UID, Type: t.Type, At: lastChange(t), Message: t.Error.Message, Code: t.Error.Code, Type2: t.Error.Type}
+		s.LastError = &taskError{Task: t.UID, Type: t.Type, At: lastChange(t), Message: t.Error.Message, Code: t.Error.Code, ErrorType: t.Error.Type}
 	}
 	return s, nil
 }
@@ -216,14 +215,14 @@ func (m *mountState) indexStatusText(uid string) func(context.Context) ([]byte, 
 		row("version", fmt.Sprint(s.Version))
 		row("created", s.CreatedAt.Format(time.RFC3339))
 		row("updated", s.UpdatedAt.Format(time.RFC3339Nano))
-		row("size on disk", bytesHuman(s.SizeOnDisk))
-		row("exports", bytesHuman(s.ExportBytes)+" (documents.ndjson, in DATA/tmp/exports)")
+		row("size on disk", task.HumanBytes(s.SizeOnDisk))
+		row("exports", task.HumanBytes(s.ExportBytes)+" (documents.ndjson, in DATA/tmp/exports)")
 		if ls := s.LatestSnapshot; ls != nil {
 			fresh := "stale: the index changed since"
 			if ls.Fresh {
 				fresh = "fresh"
 			}
-			row("latest snapshot", fmt.Sprintf("%s, %s, version %d, %s (%s)", ls.Path, bytesHuman(ls.Size), ls.IndexVersion, ls.CreatedAt.Format(time.RFC3339), fresh))
+			row("latest snapshot", fmt.Sprintf("%s, %s, version %d, %s (%s)", ls.Path, task.HumanBytes(ls.Size), ls.IndexVersion, ls.CreatedAt.Format(time.RFC3339), fresh))
 		} else {
 			row("latest snapshot", "none")
 		}
@@ -241,14 +240,7 @@ func writeTasks(b *bytes.Buffer, title string, ts []task.Task) {
 	for _, t := range ts {
 		fmt.Fprintf(b, "  task %d %s of %q: %s", t.UID, t.Type, t.IndexUID, t.Status)
 		if p := t.Progress; p != nil && t.Status == task.Processing {
-			var steps []string
-			for _, s := range p.Steps {
-				steps = append(steps, fmt.Sprintf("%s (%d/%d)", s.CurrentStep, s.Finished+1, s.Total))
-			}
-			fmt.Fprintf(b, ", %s, %.1f%%", strings.Join(steps, " / "), p.Percentage)
-			if p.BytesTotal > 0 {
-				fmt.Fprintf(b, ", %s of %s", bytesHuman(p.BytesDone), bytesHuman(p.BytesTotal))
-			}
+			fmt.Fprintf(b, ", %s", p.Text())
 		}
 		b.WriteByte('\n')
 	}
@@ -260,18 +252,4 @@ func marshal(v any) ([]byte, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	return append(b, '\n'), time.Now(), nil
-}
-
-// bytesHuman writes n in binary units.
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -48,10 +48,11 @@ func lastChange(t task.Task) time.Time {
 func taskFileName(uid uint64) string { return fmt.Sprintf("%d.json", uid) }
 
 func parseTaskFileName(name string) (uint64, bool) {
-	if !strings.HasSuffix(name, ".json") {
+	s, ok := strings.CutSuffix(name, ".json")
+	if !ok {
 		return 0, false
 	}
-	uid, err := task.ParseUID(name)
+	uid, err := task.ParseUID(s)
 	return uid, err == nil && taskFileName(uid) == name
 }
 

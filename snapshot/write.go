@@ -52,11 +52,18 @@ var enginePool = engine{compressor: func(o WriteOptions) (func(*bytes.Buffer, []
 	return mw.compress, nil
 }}
 
+// ValidLevel reports whether level is a gzip level WriteOptions.Level
+// accepts besides 0 (the default): 1 (fastest) to 9 (smallest), or -2 for
+// Huffman coding only.
+func ValidLevel(level int) bool {
+	return level == flate.HuffmanOnly || level >= flate.BestSpeed && level <= flate.BestCompression
+}
+
 func (o *WriteOptions) ensureDefaults() error {
 	if o.Level == 0 {
 		o.Level = DefaultLevel
 	}
-	if o.Level < flate.HuffmanOnly || o.Level > flate.BestCompression || o.Level == flate.DefaultCompression {
+	if !ValidLevel(o.Level) {
 		return fmt.Errorf("snapshot: gzip level %d is not valid (-2 for Huffman only, 1–9)", o.Level)
 	}
 	if o.Concurrency <= 0 {

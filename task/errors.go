@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"errors"
+	"os"
 	"syscall"
 
 	"github.com/idxfs/idxfs/index"
@@ -43,7 +44,9 @@ const (
 	TypeInternal       = "internal"
 )
 
-// Stable error codes.
+// Stable error codes. Those a task can fail with are recorded in its JSON
+// (error.code) and must never change; the others classify errors of a call
+// (a lookup, a cancel, a wait) that never become a task's failure.
 const (
 	CodeIndexNotFound      = "index_not_found"
 	CodeIndexAlreadyExists = "index_already_exists"
@@ -59,46 +62,97 @@ const (
 	CodeSnapshotNotFound   = "snapshot_file_not_found"
 	CodeNoSpaceLeft        = "no_space_left"
 	CodeDatabaseFailed     = "database_failed" // pebble failed a write it cannot undo; writes wait for a restart
-	CodeInterrupted        = "interrupted"
+	CodeInterrupted        = "interrupted"     // the task was stopped by a shutdown or a crash
 	CodeCorruptIndex       = "corrupt_index"
 	CodeInternal           = "internal"
 	CodePayloadMissing     = "payload_missing"
 	CodeInvalidTaskRequest = "invalid_task_request"
+
+	// Never a task's failure.
+	CodeCallerInterrupted = "caller_interrupted" // the caller's context ended (Ctrl-C, an interrupted syscall)
+	CodeDataDirUnusable   = "data_dir_unusable"  // in use by another process, of a newer format, or unsafe
+	CodeDocumentNotFound  = "document_not_found"
+	CodeTaskNotFound      = "task_not_found"
+	CodeFileNotFound      = "file_not_found"
+	CodeTaskFinished      = "task_already_finished" // e.g. cancel of a finished task
+	CodeTaskCanceled      = "task_canceled"         // the task a caller waited for was canceled
+	CodeEngineClosed      = "engine_closed"
 )
 
-// codes maps sentinel errors to codes and types, first match wins.
-var codes = []struct {
+// classes is the one classification of errors, first match wins. failure:
+// a task can fail with it (toError records only these, in this order, so
+// that a task's recorded code does not depend on the others).
+var classes = []struct {
 	err        error
 	code, kind string
+	failure    bool
 }{
-	{ErrInterrupted, CodeInterrupted, TypeSystem},
-	{ErrInvalid, CodeInvalidTaskRequest, TypeInvalidRequest},
-	{ErrSnapshotFileNotFound, CodeSnapshotNotFound, TypeInvalidRequest},
-	{ErrPayloadMissing, CodePayloadMissing, TypeSystem},
-	{index.ErrNotFound, CodeIndexNotFound, TypeInvalidRequest},
-	{index.ErrExists, CodeIndexAlreadyExists, TypeInvalidRequest},
-	{index.ErrInvalidUID, CodeInvalidIndexUID, TypeInvalidRequest},
-	{index.ErrMissingPrimaryKey, CodeMissingPrimaryKey, TypeInvalidRequest},
-	{index.ErrInvalidDocumentID, CodeInvalidDocumentID, TypeInvalidRequest},
-	{index.ErrMalformedPayload, CodeMalformedPayload, TypeInvalidRequest},
-	{index.ErrInvalidDocument, CodeInvalidDocument, TypeInvalidRequest},
-	{index.ErrPrimaryKey, CodePrimaryKey, TypeInvalidRequest},
-	{index.ErrCorrupt, CodeCorruptIndex, TypeInternal},
-	{snapshot.ErrIncompatible, CodeSnapshotIncompat, TypeInvalidRequest},
-	{snapshot.ErrTooLarge, CodeSnapshotTooLarge, TypeInvalidRequest},
-	{snapshot.ErrCorrupt, CodeInvalidSnapshot, TypeInvalidRequest},
-	{syscall.ENOSPC, CodeNoSpaceLeft, TypeSystem},
-	{syscall.EDQUOT, CodeNoSpaceLeft, TypeSystem},
-	{index.ErrFailed, CodeDatabaseFailed, TypeSystem},
+	{context.Canceled, CodeCallerInterrupted, TypeSystem, false},
+	{context.DeadlineExceeded, CodeCallerInterrupted, TypeSystem, false},
+	{index.ErrLocked, CodeDataDirUnusable, TypeSystem, false},
+	{index.ErrDataDirVersion, CodeDataDirUnusable, TypeSystem, false},
+	{index.ErrUnsafeDataDir, CodeDataDirUnusable, TypeSystem, false},
+	{ErrInterrupted, CodeInterrupted, TypeSystem, true},
+	{ErrInvalid, CodeInvalidTaskRequest, TypeInvalidRequest, true},
+	{ErrSnapshotFileNotFound, CodeSnapshotNotFound, TypeInvalidRequest, true},
+	{ErrPayloadMissing, CodePayloadMissing, TypeSystem, true},
+	{index.ErrNotFound, CodeIndexNotFound, TypeInvalidRequest, true},
+	{index.ErrDocumentNotFound, CodeDocumentNotFound, TypeInvalidRequest, false},
+	{ErrTaskNotFound, CodeTaskNotFound, TypeInvalidRequest, false},
+	{os.ErrNotExist, CodeFileNotFound, TypeInvalidRequest, false}, // also syscall.ENOENT
+	{index.ErrExists, CodeIndexAlreadyExists, TypeInvalidRequest, true},
+	{index.ErrInvalidUID, CodeInvalidIndexUID, TypeInvalidRequest, true},
+	{index.ErrMissingPrimaryKey, CodeMissingPrimaryKey, TypeInvalidRequest, true},
+	{index.ErrInvalidDocumentID, CodeInvalidDocumentID, TypeInvalidRequest, true},
+	{index.ErrMalformedPayload, CodeMalformedPayload, TypeInvalidRequest, true},
+	{index.ErrInvalidDocument, CodeInvalidDocument, TypeInvalidRequest, true},
+	{index.ErrPrimaryKey, CodePrimaryKey, TypeInvalidRequest, true},
+	{index.ErrCorrupt, CodeCorruptIndex, TypeInternal, true},
+	{snapshot.ErrIncompatible, CodeSnapshotIncompat, TypeInvalidRequest, true},
+	{snapshot.ErrTooLarge, CodeSnapshotTooLarge, TypeInvalidRequest, true},
+	{snapshot.ErrCorrupt, CodeInvalidSnapshot, TypeInvalidRequest, true},
+	{syscall.ENOSPC, CodeNoSpaceLeft, TypeSystem, true},
+	{syscall.EDQUOT, CodeNoSpaceLeft, TypeSystem, true},
+	{index.ErrFailed, CodeDatabaseFailed, TypeSystem, true},
+	{ErrFinished, CodeTaskFinished, TypeInvalidRequest, false},
+	{ErrCanceled, CodeTaskCanceled, TypeSystem, false},
+	{ErrClosed, CodeEngineClosed, TypeSystem, false},
 }
 
-// toError turns a processor's error into the task's Error.
-func toError(err error) *Error {
+// Codes lists every code Classify returns, for the tables that map codes to
+// errnos (fs) and exit codes (cmd/idxfs): a test of each walks this list.
+var Codes = []string{
+	CodeIndexNotFound, CodeIndexAlreadyExists, CodeInvalidIndexUID, CodeInvalidDocument,
+	CodeMalformedPayload, CodeMissingPrimaryKey, CodeInvalidDocumentID, CodePrimaryKey,
+	CodeInvalidSnapshot, CodeSnapshotIncompat, CodeSnapshotTooLarge, CodeSnapshotNotFound,
+	CodeNoSpaceLeft, CodeDatabaseFailed, CodeInterrupted, CodeCorruptIndex, CodeInternal,
+	CodePayloadMissing, CodeInvalidTaskRequest,
+	CodeCallerInterrupted, CodeDataDirUnusable, CodeDocumentNotFound, CodeTaskNotFound,
+	CodeFileNotFound, CodeTaskFinished, CodeTaskCanceled, CodeEngineClosed,
+}
+
+// Classify turns any error into its code: a task's recorded failure (an
+// *Error, also read back from disk, whose code may be one this version does
+// not know) is itself; any other error gets the code of the first sentinel
+// it wraps, or CodeInternal. Classify(nil) is nil.
+func Classify(err error) *Error {
+	var te *Error
+	if errors.As(err, &te) {
+		return te
+	}
+	return classify(err, false)
+}
+
+// toError turns a processor's error into the task's Error: only the codes a
+// task can fail with, anything else is CodeInternal.
+func toError(err error) *Error { return classify(err, true) }
+
+func classify(err error, failures bool) *Error {
 	if err == nil {
 		return nil
 	}
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
+	for _, c := range classes {
+		if (c.failure || !failures) && errors.Is(err, c.err) {
 			return &Error{Message: err.Error(), Code: c.code, Type: c.kind}
 		}
 	}

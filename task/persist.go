@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -274,6 +273,11 @@ func syncedSize(path string) (int64, error) {
 	return st.Size(), nil
 }
 
+// NewContextReader returns a reader of r that stops reading when ctx is
+// done: every Read then returns ctx's error. (A Read already blocked in r
+// is not interrupted.)
+func NewContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 // ctxReader stops reading when ctx is done.
 type ctxReader struct {
 	ctx context.Context
@@ -309,9 +313,10 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// ParseUID parses a task uid as users type it.
+// ParseUID parses a task uid (a decimal number). A file name such as the
+// mount's tasks/UID.json is the caller's to take apart.
 func ParseUID(s string) (uint64, error) {
-	u, err := strconv.ParseUint(strings.TrimSuffix(s, ".json"), 10, 64)
+	u, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%w: task uid %q is not a number", ErrInvalid, s)
 	}

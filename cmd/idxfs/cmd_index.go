@@ -90,30 +90,6 @@ func indexCommand(g *globalOptions) *cli.Command {
 	}
 }
 
-// withEnv opens the data dir, runs fn and closes the data dir.
-func withEnv(ctx context.Context, g globalOptions, run bool, fn func(*env) error) error {
-	return withEnvMode(ctx, g, run, false, fn)
-}
-
-// withReadEnv is withEnv for commands that only read: the data dir is
-// opened read-only (issue 7: a reading command on a full disk must not
-// write).
-func withReadEnv(ctx context.Context, g globalOptions, fn func(*env) error) error {
-	return withEnvMode(ctx, g, false, true, fn)
-}
-
-func withEnvMode(ctx context.Context, g globalOptions, run, readOnly bool, fn func(*env) error) error {
-	e, err := openEnvMode(g, run, readOnly)
-	if err != nil {
-		return err
-	}
-	err = fn(e)
-	if cerr := e.close(ctx); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func runIndexCreate(ctx context.Context, g globalOptions, w waitOptions, name, pk string) error {
 	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: name, PrimaryKey: pk})

@@ -46,7 +46,7 @@ func mountCommand(g *globalOptions) *cli.Command {
 			&cli.BoolFlag{Name: "demo", Usage: "mount the embedded demo index (movies); without DATA_DIR, in a temporary data dir removed at exit"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (FUSE allow_other) as far as its modes allow, which the kernel then enforces (default_permissions): they read what the data dir's mode lets them, and change nothing"},
 			&cli.BoolFlag{Name: "exact-stat", Usage: "make stat of a stale snapshot.tar.gz wait for a fresh snapshot (for tar); ls -l then snapshots every index"},
-			&cli.DurationFlag{Name: "import-grace", Value: 30 * time.Second, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
+			&cli.DurationFlag{Name: "import-grace", Value: fs.DefaultImportGrace, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 10 * time.Second, Usage: "how long tasks in flight may finish at shutdown before they are canceled"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},
 		},

@@ -226,7 +226,7 @@ func copyFileAtomic(ctx context.Context, src, dst string, rate int64) (err error
 			os.Remove(name)
 		}
 	}()
-	if _, err = io.Copy(task.NewRateWriter(ctx, tmp, rate), ctxReader{ctx, in}); err != nil {
+	if _, err = io.Copy(task.NewRateWriter(ctx, tmp, rate), task.NewContextReader(ctx, in)); err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	if err = tmp.Sync(); err != nil {
@@ -236,18 +236,6 @@ func copyFileAtomic(ctx context.Context, src, dst string, rate int64) (err error
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return os.Rename(name, dst)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file, as string) error {
@@ -317,7 +305,7 @@ func runSnapshotVerify(ctx context.Context, g globalOptions, file, tmpDir string
 		total += f.Size
 	}
 	fmt.Fprintf(g.stdout, "%s: ok: index %q, %d documents, index version %d, %d files, %s (%s)\n",
-		file, md.IndexUID, md.Documents, md.IndexVersion, len(md.Files), bytesHuman(total), human(time.Since(start)))
+		file, md.IndexUID, md.Documents, md.IndexVersion, len(md.Files), task.HumanBytes(total), human(time.Since(start)))
 	fmt.Fprintf(g.stdout, "checked as an import checks it: format, sizes and SHA-256 sums, then the database extracted under %s, opened read-only and matching the metadata; extraction removed, nothing imported\n", tmpDir)
 	return nil
 }
@@ -351,7 +339,7 @@ func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bo
 		fmt.Fprintln(tw, "INDEX\tCREATED\tSIZE\tDOCUMENTS\tVERSION\tPATH")
 		for _, s := range ss {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.IndexUID, s.CreatedAt.Local().Format("2006-01-02 15:04:05"),
-				bytesHuman(s.Size), s.Documents, s.IndexVersion, s.Path)
+				task.HumanBytes(s.Size), s.Documents, s.IndexVersion, s.Path)
 		}
 		return tw.Flush()
 	})

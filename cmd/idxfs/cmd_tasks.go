@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,7 +17,8 @@ func tasksCommand(g *globalOptions) *cli.Command {
 			if err != nil {
 				return err
 			}
-			uid, err := task.ParseUID(a[0])
+			// Also the mount's file name, tasks/UID.json, as copied from ls.
+			uid, err := task.ParseUID(strings.TrimSuffix(a[0], ".json"))
 			if err != nil {
 				return usageError{err.Error()}
 			}

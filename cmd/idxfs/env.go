@@ -127,8 +127,8 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.Level < 1 || g.Level > 9 {
-		return nil, usageError{fmt.Sprintf("--compression-level %d: want 1 (fastest) to 9 (smallest)", g.Level)}
+	if !snapshot.ValidLevel(g.Level) {
+		return nil, usageError{fmt.Sprintf("--compression-level %d: want 1 (fastest) to 9 (smallest), or -2 (Huffman coding only)", g.Level)}
 	}
 	if g.DataDir == "" {
 		return nil, usageError{"no data dir: give --data-dir or set IDXFS_DATA_DIR"}
@@ -184,6 +184,30 @@ func (e *env) close(cmdCtx context.Context) error {
 	}
 	e.engine.Close(ctx)
 	return e.store.Close()
+}
+
+// withEnv opens the data dir, runs fn and closes the data dir.
+func withEnv(ctx context.Context, g globalOptions, run bool, fn func(*env) error) error {
+	return withEnvMode(ctx, g, run, false, fn)
+}
+
+// withReadEnv is withEnv for commands that only read: the data dir is
+// opened read-only (issue 7: a reading command on a full disk must not
+// write).
+func withReadEnv(ctx context.Context, g globalOptions, fn func(*env) error) error {
+	return withEnvMode(ctx, g, false, true, fn)
+}
+
+func withEnvMode(ctx context.Context, g globalOptions, run, readOnly bool, fn func(*env) error) error {
+	e, err := openEnvMode(g, run, readOnly)
+	if err != nil {
+		return err
+	}
+	err = fn(e)
+	if cerr := e.close(ctx); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // waitOptions are the flags of commands that enqueue a task.

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"syscall"
 
-	"github.com/idxfs/idxfs/index"
-	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -36,7 +32,8 @@ type canceledError struct{ uid uint64 }
 
 func (e canceledError) Error() string { return "task " + itoa(e.uid) + " was canceled" }
 
-// exitCode is the one mapping from errors to exit codes.
+// exitCode is the one mapping from errors to exit codes: the CLI's own
+// errors first, then any other error by its code (task.Classify).
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -44,7 +41,6 @@ func exitCode(err error) int {
 	var ue usageError
 	var ce canceledError
 	var me mountError
-	var te *task.Error
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
@@ -52,44 +48,48 @@ func exitCode(err error) int {
 		return exitCanceled
 	case errors.As(err, &me):
 		return exitMount
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &te):
-		return taskErrorExit(te.Code)
-	case errors.Is(err, index.ErrLocked), errors.Is(err, index.ErrDataDirVersion), errors.Is(err, index.ErrUnsafeDataDir):
-		return exitDataDir
-	case errors.Is(err, index.ErrNotFound), errors.Is(err, index.ErrDocumentNotFound),
-		errors.Is(err, task.ErrTaskNotFound), errors.Is(err, task.ErrSnapshotFileNotFound),
-		errors.Is(err, syscall.ENOENT):
-		return exitNotFound
-	case errors.Is(err, index.ErrExists):
-		return exitExists
-	case errors.Is(err, index.ErrInvalidUID), errors.Is(err, index.ErrInvalidDocument),
-		errors.Is(err, index.ErrMalformedPayload), errors.Is(err, index.ErrMissingPrimaryKey),
-		errors.Is(err, index.ErrInvalidDocumentID), errors.Is(err, index.ErrPrimaryKey),
-		errors.Is(err, snapshot.ErrCorrupt), errors.Is(err, snapshot.ErrIncompatible),
-		errors.Is(err, snapshot.ErrTooLarge), errors.Is(err, task.ErrInvalid):
-		return exitInvalid
-	case errors.Is(err, task.ErrFinished):
-		return exitInvalid // e.g. cancel a task that has finished
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return exitTaskFailed // disk full, also before a task exists (storing its payload)
 	}
-	return exitFailure
+	e, ok := codeExit[task.Classify(err).Code]
+	if !ok { // a code a later version recorded
+		e = codeExit[task.CodeInternal]
+	}
+	if errors.As(err, new(*task.Error)) {
+		return e.failed
+	}
+	return e.call
 }
 
-// taskErrorExit maps a failed task's error code to an exit code.
-func taskErrorExit(code string) int {
-	switch code {
-	case task.CodeIndexNotFound, task.CodeSnapshotNotFound:
-		return exitNotFound
-	case task.CodeIndexAlreadyExists:
-		return exitExists
-	case task.CodeInvalidIndexUID, task.CodeInvalidDocument, task.CodeMalformedPayload,
-		task.CodeMissingPrimaryKey, task.CodeInvalidDocumentID, task.CodePrimaryKey,
-		task.CodeInvalidSnapshot, task.CodeSnapshotIncompat, task.CodeSnapshotTooLarge,
-		task.CodeInvalidTaskRequest:
-		return exitInvalid
-	}
-	return exitTaskFailed
+// codeExit maps each code to its exit code: as the failure of a task the
+// command waited for (README: 7 when no row says better), and as an error
+// of the command itself (1, "an unexpected error", when none says better;
+// a full disk is 7 either way). Codes that never are a task's failure have
+// the same number in both.
+var codeExit = map[string]struct{ failed, call int }{
+	task.CodeIndexNotFound:      {exitNotFound, exitNotFound},
+	task.CodeIndexAlreadyExists: {exitExists, exitExists},
+	task.CodeInvalidIndexUID:    {exitInvalid, exitInvalid},
+	task.CodeInvalidDocument:    {exitInvalid, exitInvalid},
+	task.CodeMalformedPayload:   {exitInvalid, exitInvalid},
+	task.CodeMissingPrimaryKey:  {exitInvalid, exitInvalid},
+	task.CodeInvalidDocumentID:  {exitInvalid, exitInvalid},
+	task.CodePrimaryKey:         {exitInvalid, exitInvalid},
+	task.CodeInvalidSnapshot:    {exitInvalid, exitInvalid},
+	task.CodeSnapshotIncompat:   {exitInvalid, exitInvalid},
+	task.CodeSnapshotTooLarge:   {exitInvalid, exitInvalid},
+	task.CodeSnapshotNotFound:   {exitNotFound, exitNotFound},
+	task.CodeNoSpaceLeft:        {exitTaskFailed, exitTaskFailed}, // also before a task exists (storing its payload)
+	task.CodeDatabaseFailed:     {exitTaskFailed, exitFailure},
+	task.CodeInterrupted:        {exitTaskFailed, exitFailure},
+	task.CodeCorruptIndex:       {exitTaskFailed, exitFailure},
+	task.CodeInternal:           {exitTaskFailed, exitFailure},
+	task.CodePayloadMissing:     {exitTaskFailed, exitFailure},
+	task.CodeInvalidTaskRequest: {exitInvalid, exitInvalid},
+	task.CodeCallerInterrupted:  {exitInterrupted, exitInterrupted},
+	task.CodeDataDirUnusable:    {exitDataDir, exitDataDir},
+	task.CodeDocumentNotFound:   {exitNotFound, exitNotFound},
+	task.CodeTaskNotFound:       {exitNotFound, exitNotFound},
+	task.CodeFileNotFound:       {exitNotFound, exitNotFound},
+	task.CodeTaskFinished:       {exitInvalid, exitInvalid}, // e.g. cancel a task that has finished
+	task.CodeTaskCanceled:       {exitCanceled, exitCanceled},
+	task.CodeEngineClosed:       {exitFailure, exitFailure},
 }

@@ -3,13 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
+	"github.com/idxfs/idxfs/task"
 )
 
 // TestExitCodes provokes every row of the README's exit-code table that one
@@ -47,6 +53,8 @@ func TestExitCodes(t *testing.T) {
 		stderr  []string // the error line names these; DATA is the data dir
 	}{
 		{"success", films, "", []string{"index", "show", "films"}, exitOK, nil},
+		{"task uid as the mount's file name", films, "", []string{"tasks", "show", "1.json"}, exitOK, nil},
+		{"Huffman-only compression", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/h.tgz", "--compression-level", "-2"}, exitOK, nil},
 
 		{"missing argument", empty, "", []string{"index", "show"}, exitUsage, []string{"index show NAME"}},
 		{"missing arguments", empty, "", []string{"documents", "delete", "films"}, exitUsage, []string{"documents delete INDEX ID..."}},
@@ -64,6 +72,10 @@ func TestExitCodes(t *testing.T) {
 		{"bad log format, no data dir", empty, "", []string{"version", "--log-format", "xml"}, exitUsage, []string{`"xml"`}},
 		{"bad log format", empty, "", []string{"--log-format", "xml", "index", "list"}, exitUsage, []string{`"xml"`}},
 		{"bad task uid", empty, "", []string{"tasks", "show", "abc"}, exitUsage, []string{`"abc"`}},
+		{"compression level 0", empty, "", []string{"--compression-level", "0", "index", "list"}, exitUsage, []string{"--compression-level 0"}},
+		{"compression level -1", empty, "", []string{"index", "list", "--compression-level", "-1"}, exitUsage, []string{"--compression-level -1"}},
+		{"compression level 10", empty, "", []string{"index", "list", "--compression-level", "10"}, exitUsage, []string{"--compression-level 10"}},
+		{"bad task file name", empty, "", []string{"tasks", "show", "1.json.json"}, exitUsage, []string{`"1.json"`}},
 		{"bad status filter", empty, "", []string{"tasks", "list", "--status", "done"}, exitUsage, []string{`"done"`}},
 		{"output with no-wait", films, "", []string{"snapshot", "create", "films", "-o", "SCRATCH/x.tgz", "--no-wait"}, exitUsage, []string{"--output", "--no-wait"}},
 		{"stdin import with no-wait", empty, "", []string{"snapshot", "import", "-", "--as", "x", "--no-wait"}, exitUsage, []string{"--no-wait"}},
@@ -285,4 +297,91 @@ func (n *notifyReader) Read(p []byte) (int, error) {
 		close(n.reading)
 	}
 	return n.r.Read(p)
+}
+
+// TestEveryCodeHasAnExit walks every code task.Classify can return: a code
+// added to task without a row in codeExit fails here. failed is the exit of
+// a task that failed with the code; call that of the same code as an error
+// of the command itself.
+func TestEveryCodeHasAnExit(t *testing.T) {
+	t.Parallel()
+	type exits struct{ failed, call int }
+	want := map[string]exits{}
+	for e, codes := range map[exits][]string{
+		{3, 3}: {task.CodeDataDirUnusable},
+		{4, 4}: {task.CodeIndexNotFound, task.CodeSnapshotNotFound, task.CodeDocumentNotFound,
+			task.CodeTaskNotFound, task.CodeFileNotFound},
+		{5, 5}: {task.CodeIndexAlreadyExists},
+		{6, 6}: {task.CodeInvalidIndexUID, task.CodeInvalidDocument, task.CodeMalformedPayload,
+			task.CodeMissingPrimaryKey, task.CodeInvalidDocumentID, task.CodePrimaryKey,
+			task.CodeInvalidSnapshot, task.CodeSnapshotIncompat, task.CodeSnapshotTooLarge,
+			task.CodeInvalidTaskRequest, task.CodeTaskFinished},
+		{7, 7}: {task.CodeNoSpaceLeft},
+		{7, 1}: {task.CodeDatabaseFailed, task.CodeInterrupted, task.CodeCorruptIndex,
+			task.CodeInternal, task.CodePayloadMissing},
+		{8, 8}:     {task.CodeTaskCanceled},
+		{1, 1}:     {task.CodeEngineClosed},
+		{130, 130}: {task.CodeCallerInterrupted},
+	} {
+		for _, c := range codes {
+			want[c] = e
+		}
+	}
+	for _, c := range task.Codes {
+		if _, ok := codeExit[c]; !ok {
+			t.Errorf("code %q has no exit code in codeExit", c)
+		}
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("code %q: add its exit codes to this test", c)
+			continue
+		}
+		if got := exitCode(&task.Error{Message: "m", Code: c}); got != w.failed {
+			t.Errorf("a task failed with %q: exit %d, want %d", c, got, w.failed)
+		}
+		if got := codeExit[c].call; got != w.call {
+			t.Errorf("code %q of the command itself: exit %d, want %d", c, got, w.call)
+		}
+	}
+	if len(codeExit) != len(task.Codes) {
+		t.Errorf("codeExit has %d rows for %d codes", len(codeExit), len(task.Codes))
+	}
+}
+
+// TestExitCode maps errors of the command itself, by their code.
+func TestExitCode(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{usageError{"x"}, exitUsage},
+		{canceledError{3}, exitCanceled},
+		{mountError{syscall.ENOENT}, exitMount},
+		{fmt.Errorf("wait: %w", context.Canceled), exitInterrupted},
+		{&index.LockedError{Dir: "/d"}, exitDataDir},
+		{fmt.Errorf("x: %w", index.ErrDataDirVersion), exitDataDir},
+		{fmt.Errorf("x: %w", index.ErrUnsafeDataDir), exitDataDir},
+		{fmt.Errorf("index %q: %w", "x", index.ErrNotFound), exitNotFound},
+		{fmt.Errorf("x: %w", index.ErrDocumentNotFound), exitNotFound},
+		{fmt.Errorf("task 9: %w", task.ErrTaskNotFound), exitNotFound},
+		{fmt.Errorf("import: %w", task.ErrSnapshotFileNotFound), exitNotFound},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, exitNotFound},
+		{fmt.Errorf("x: %w", index.ErrExists), exitExists},
+		{fmt.Errorf("import: %w", snapshot.ErrCorrupt), exitInvalid},
+		{fmt.Errorf("%w: no ids", task.ErrInvalid), exitInvalid},
+		{fmt.Errorf("task 1 is succeeded: %w", task.ErrFinished), exitInvalid},
+		{fmt.Errorf("payload: %w", syscall.ENOSPC), exitTaskFailed},
+		{fmt.Errorf("payload: %w", syscall.EDQUOT), exitTaskFailed},
+		{fmt.Errorf("x: %w", index.ErrCorrupt), exitFailure},
+		{fmt.Errorf("x: %w", index.ErrFailed), exitFailure},
+		{task.ErrClosed, exitFailure},
+		{errors.New("odd"), exitFailure},
+		{&task.Error{Code: "something_new"}, exitTaskFailed},
+	} {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/idxfs/idxfs/snapshot"
+	"github.com/idxfs/idxfs/task"
 )
 
 func main() {
@@ -132,6 +133,14 @@ func parse(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return g, err
 }
 
+// engineDefaults are the task engine's defaults, which the flags that set
+// its options show (a flag left unset gives the engine its default).
+var engineDefaults = func() task.Options {
+	var o task.Options
+	o.EnsureDefaults()
+	return o
+}()
+
 func newApp(g *globalOptions) *cli.App {
 	app := &cli.App{
 		Name:  "idxfs",
@@ -147,9 +156,9 @@ func newApp(g *globalOptions) *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
 			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once", DefaultText: "number of CPUs"},
-			&cli.IntFlag{Name: "snapshot-keep", Value: 2, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
+			&cli.IntFlag{Name: "snapshot-keep", Value: engineDefaults.SnapshotKeep, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
 			&cli.IntFlag{Name: "compression-level", EnvVars: []string{"IDXFS_COMPRESSION_LEVEL"}, Value: snapshot.DefaultLevel, Destination: &g.Level,
-				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest)"},
+				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest), or -2 (Huffman coding only)"},
 			&cli.StringFlag{Name: "snapshot-bwlimit", EnvVars: []string{"IDXFS_SNAPSHOT_BWLIMIT"}, Destination: &g.BWLimit,
 				Usage: "write snapshots at most this fast, per second (e.g. 50M), to spare a busy disk (default: no limit)"},
 		},

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,7 +57,7 @@ func summary(t task.Task) string {
 			how = "reused (index unchanged since)"
 		}
 		return fmt.Sprintf("snapshot of %q %s: %s, %s, %d documents, index version %d (task %d%s)",
-			t.IndexUID, how, d.Path, bytesHuman(d.Size), d.NumberOfDocuments, d.IndexVersion, t.UID, took)
+			t.IndexUID, how, d.Path, task.HumanBytes(d.Size), d.NumberOfDocuments, d.IndexVersion, t.UID, took)
 	case task.SingleIndexSnapshotImport:
 		var d task.SnapshotImportDetails
 		_ = t.DecodeDetails(&d)
@@ -94,7 +93,7 @@ func printTask(w io.Writer, t task.Task) {
 		row("duration", human(time.Duration(*t.Duration)))
 	}
 	if t.Progress != nil {
-		row("progress", progressLine(t.Progress))
+		row("progress", t.Progress.Text())
 	}
 	if len(t.Details) > 0 {
 		row("details", string(t.Details))
@@ -103,18 +102,6 @@ func printTask(w io.Writer, t task.Task) {
 		row("error", fmt.Sprintf("%s (code %s, type %s)", t.Error.Message, t.Error.Code, t.Error.Type))
 	}
 	tw.Flush()
-}
-
-func progressLine(p *task.Progress) string {
-	var parts []string
-	for _, s := range p.Steps {
-		parts = append(parts, fmt.Sprintf("%s (step %d of %d)", s.CurrentStep, s.Finished+1, s.Total))
-	}
-	s := strings.Join(parts, " / ") + fmt.Sprintf(", %.1f%%", p.Percentage)
-	if p.BytesTotal > 0 {
-		s += fmt.Sprintf(", %s of %s", bytesHuman(p.BytesDone), bytesHuman(p.BytesTotal))
-	}
-	return s
 }
 
 // printTasks writes a table of tasks.
@@ -149,7 +136,7 @@ func printIndex(w io.Writer, in index.Info) {
 	}
 	row("primary key", pk)
 	row("documents", fmt.Sprint(in.Documents))
-	row("size on disk", bytesHuman(in.SizeOnDisk))
+	row("size on disk", task.HumanBytes(in.SizeOnDisk))
 	row("version", fmt.Sprint(in.Version))
 	row("created", in.CreatedAt.Format(time.RFC3339))
 	row("updated", in.UpdatedAt.Format(time.RFC3339Nano))
@@ -164,7 +151,7 @@ func printIndexes(w io.Writer, ins []index.Info) {
 		if pk == "" {
 			pk = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", in.UID, pk, in.Documents, bytesHuman(in.SizeOnDisk),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", in.UID, pk, in.Documents, task.HumanBytes(in.SizeOnDisk),
 			in.Version, in.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
 	}
 	tw.Flush()
@@ -179,18 +166,4 @@ func human(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-// bytesHuman writes n in binary units.
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
