@@ -44,7 +44,7 @@ type Options struct {
 	ExactStat bool
 	// ImportGrace is how long a committed import/NAME stays visible, so
 	// that the attribute changes cp -a, mv and rsync make after close
-	// succeed. Default: 30s.
+	// succeed. Default: DefaultImportGrace.
 	ImportGrace time.Duration
 	// TaskFiles is how many of the newest tasks tasks/ lists (any task can
 	// be looked up by uid). Default: 100.
