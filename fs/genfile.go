@@ -27,6 +27,20 @@ type genFile struct {
 	last *genHandle // the newest open handle
 }
 
+// lookupGen answers the lookup of a generated file under parent: a new
+// inode for gen, with its attributes in out.
+func (m *mountState) lookupGen(ctx context.Context, parent *gofs.Inode, gen func(ctx context.Context) ([]byte, time.Time, error), ino uint64, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ch := parent.NewInode(ctx, &genFile{m: m, gen: gen}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
+	var a fuse.AttrOut
+	// The inode may be one the kernel still knows, with a handle open:
+	// ask it, not the new node, for its size.
+	if errno := ch.Operations().(*genFile).Getattr(ctx, nil, &a); errno != 0 {
+		return nil, errno
+	}
+	out.Attr = a.Attr
+	return ch, 0
+}
+
 var _ = (gofs.NodeGetattrer)((*genFile)(nil))
 
 func (g *genFile) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

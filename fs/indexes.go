@@ -190,14 +190,7 @@ func (d *indexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		if name == "status.json" {
 			gen = d.m.indexStatusJSON(d.uid)
 		}
-		node := &genFile{m: d.m, gen: gen}
-		ch := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino(name, d.id)})
-		var a fuse.AttrOut
-		if errno := ch.Operations().(*genFile).Getattr(ctx, nil, &a); errno != 0 {
-			return nil, errno
-		}
-		out.Attr = a.Attr
-		return ch, 0
+		return d.m.lookupGen(ctx, &d.Inode, gen, ino(name, d.id), out)
 	}
 	return nil, syscall.ENOENT
 }

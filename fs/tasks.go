@@ -77,14 +77,7 @@ func (d *tasksDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if _, err := d.m.engine.Get(uid); err != nil {
 		return nil, toErrno(d.m.log, "lookup", err)
 	}
-	node := &genFile{m: d.m, gen: d.m.taskJSON(uid)}
-	ch := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("task", name)})
-	var a fuse.AttrOut
-	if errno := ch.Operations().(*genFile).Getattr(ctx, nil, &a); errno != 0 {
-		return nil, errno
-	}
-	out.Attr = a.Attr
-	return ch, 0
+	return d.m.lookupGen(ctx, &d.Inode, d.m.taskJSON(uid), ino("task", name), out)
 }
 
 var _ = (gofs.NodeUnlinker)((*tasksDir)(nil))
