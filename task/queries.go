@@ -10,11 +10,21 @@ import (
 func (e *Engine) Get(uid uint64) (Task, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ent, ok := e.tasks[uid]
-	if !ok {
-		return Task{}, fmt.Errorf("task %d: %w", uid, ErrTaskNotFound)
+	ent, err := e.entryLocked(uid)
+	if err != nil {
+		return Task{}, err
 	}
 	return e.viewLocked(ent), nil
+}
+
+// entryLocked returns the entry of task uid, or an error wrapping
+// ErrTaskNotFound.
+func (e *Engine) entryLocked(uid uint64) (*entry, error) {
+	ent, ok := e.tasks[uid]
+	if !ok {
+		return nil, fmt.Errorf("task %d: %w", uid, ErrTaskNotFound)
+	}
+	return ent, nil
 }
 
 // Filter selects tasks for List. Zero fields select everything.
@@ -54,10 +64,10 @@ func (e *Engine) List(f Filter) []Task {
 // task.
 func (e *Engine) Wait(ctx context.Context, uid uint64) (Task, error) {
 	e.mu.Lock()
-	ent, ok := e.tasks[uid]
+	ent, err := e.entryLocked(uid)
 	e.mu.Unlock()
-	if !ok {
-		return Task{}, fmt.Errorf("task %d: %w", uid, ErrTaskNotFound)
+	if err != nil {
+		return Task{}, err
 	}
 	select {
 	case <-ent.done:
@@ -74,9 +84,9 @@ func (e *Engine) Wait(ctx context.Context, uid uint64) (Task, error) {
 func (e *Engine) Cancel(uid uint64) (Task, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ent, ok := e.tasks[uid]
-	if !ok {
-		return Task{}, fmt.Errorf("task %d: %w", uid, ErrTaskNotFound)
+	ent, err := e.entryLocked(uid)
+	if err != nil {
+		return Task{}, err
 	}
 	switch ent.task.Status {
 	case Enqueued:
