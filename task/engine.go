@@ -129,6 +129,7 @@ type hooks struct {
 
 // entry is a task and what the engine needs to run it. Guarded by Engine.mu.
 type entry struct {
+	kind     *kindSpec // the table entry of task.Type
 	task     Task
 	req      request
 	stream   io.Reader     // live import stream, never persisted

@@ -57,75 +57,70 @@ type StreamAborter interface {
 // imported) fail here, with an error wrapping ErrInvalid, index.ErrInvalidUID
 // or index.ErrExists.
 func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
-	t := Task{IndexUID: r.IndexUID, Type: r.Kind, Status: Enqueued}
-	req := request{PrimaryKey: r.PrimaryKey}
-	switch r.Kind {
-	case IndexCreation:
-		t.Details = mustJSON(IndexCreationDetails{PrimaryKey: r.PrimaryKey})
-	case IndexDeletion:
-		t.Details = mustJSON(IndexDeletionDetails{})
-	case DocumentAdditionOrUpdate:
-		if (r.Documents == nil) == (r.DocumentsFile == "") {
-			return Task{}, fmt.Errorf("%w: %s needs documents (a reader or a file)", ErrInvalid, r.Kind)
-		}
-		req.ReplaceAll = r.ReplaceAll
-		req.WriteTag = newWriteTag()
-	case DocumentDeletion:
-		if len(r.IDs) == 0 {
-			return Task{}, fmt.Errorf("%w: %s needs at least one document id", ErrInvalid, r.Kind)
-		}
-		for _, id := range r.IDs {
-			if err := index.ValidateDocumentID(id); err != nil {
-				return Task{}, err
-			}
-		}
-		req.IDs = slices.Clone(r.IDs)
-		req.WriteTag = newWriteTag()
-		t.Details = mustJSON(DocumentDeletionDetails{ProvidedIDs: len(r.IDs)})
-	case SingleIndexSnapshotCreation:
-		t.Details = mustJSON(SnapshotCreationDetails{IndexUID: r.IndexUID})
-	case SingleIndexSnapshotImport:
-		var err error
-		if t, req, err = e.prepareImport(r); err != nil {
-			return Task{}, err
-		}
-	default:
+	spec := kindOf(r.Kind)
+	if spec == nil {
 		return Task{}, fmt.Errorf("%w: unknown task type %q", ErrInvalid, r.Kind)
+	}
+	t, req, err := spec.prepare(e, r)
+	if err != nil {
+		return Task{}, err
 	}
 	if err := index.ValidateUID(t.IndexUID); err != nil {
 		return Task{}, err
 	}
-
-	// A payload is copied to disk before the task exists, so that a task
-	// never points at a payload that is not all there.
-	var payloadTmp string
-	if r.Kind == DocumentAdditionOrUpdate {
-		tmp, n, err := r.DocumentsFile, int64(0), error(nil)
-		if tmp == "" {
-			tmp, n, err = e.savePayload(ctx, r.Documents)
-		} else {
-			n, err = syncedSize(tmp)
-		}
-		if err != nil {
-			return Task{}, err
-		}
-		payloadTmp = tmp
-		t.Details = mustJSON(DocumentAdditionDetails{ReplaceAll: r.ReplaceAll, PayloadSize: n, PrimaryKey: r.PrimaryKey})
+	payloadTmp, err := e.takePayload(ctx, spec, r, &t)
+	if err != nil {
+		return Task{}, err
 	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	fail := func(err error) (Task, error) {
+	ent, err := e.addLocked(spec, t, req, r.Stream, payloadTmp)
+	if err != nil {
+		return Task{}, err
+	}
+	e.log.Info("task enqueued", "task", ent.task.UID, "type", string(ent.task.Type), "index", ent.task.IndexUID)
+	e.dispatchLocked()
+	return e.viewLocked(ent), nil
+}
+
+// takePayload copies r's documents to disk (or takes over r's file) if
+// tasks of spec's kind have a payload, and sets t's details, which record
+// its size. It returns the path of the copy, "" if there is none. A payload
+// is copied before the task exists, so that a task never points at a
+// payload that is not all there.
+func (e *Engine) takePayload(ctx context.Context, spec *kindSpec, r Request, t *Task) (string, error) {
+	if spec.payload == nil {
+		return "", nil
+	}
+	tmp, n, err := r.DocumentsFile, int64(0), error(nil)
+	if tmp == "" {
+		tmp, n, err = e.savePayload(ctx, r.Documents)
+	} else {
+		n, err = syncedSize(tmp)
+	}
+	if err != nil {
+		return "", err
+	}
+	t.Details = mustJSON(spec.payload(r, n))
+	return tmp, nil
+}
+
+// addLocked gives t its uid, moves its payload (if any) into the queue,
+// persists it and queues it. On failure nothing is queued and the payload
+// is removed.
+func (e *Engine) addLocked(spec *kindSpec, t Task, req request, stream io.Reader, payloadTmp string) (*entry, error) {
+	fail := func(err error) (*entry, error) {
 		if payloadTmp != "" {
 			os.Remove(payloadTmp)
 		}
-		return Task{}, err
+		return nil, err
 	}
 	if e.closing {
 		return fail(ErrClosed)
 	}
-	if r.Kind == SingleIndexSnapshotImport {
-		if err := e.reserveLocked(req.NewIndexUID); err != nil {
+	if spec.reserve != nil {
+		if err := spec.reserve(e, t, req); err != nil {
 			return fail(err)
 		}
 	}
@@ -137,21 +132,77 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 			return fail(fmt.Errorf("task: store payload: %w", err))
 		}
 	}
-	ent := &entry{task: t, req: req, stream: r.Stream, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
+	ent := &entry{kind: spec, task: t, req: req, stream: stream, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
 	if err := e.persistLocked(ent, true); err != nil {
 		if req.Payload != "" {
 			os.Remove(filepath.Join(e.payloadDir, req.Payload))
 		}
-		return Task{}, err
+		return nil, err
 	}
 	e.nextUID++
 	e.tasks[t.UID] = ent
 	e.uids = append(e.uids, t.UID)
 	e.queue = append(e.queue, t.UID)
 	e.trackLocked(ent)
-	e.log.Info("task enqueued", "task", t.UID, "type", string(t.Type), "index", t.IndexUID)
-	e.dispatchLocked()
-	return e.viewLocked(ent), nil
+	return ent, nil
+}
+
+// newTask returns the task and request that r enqueues, with details d
+// (nil: none yet).
+func newTask(r Request, d any) (Task, request) {
+	t := Task{IndexUID: r.IndexUID, Type: r.Kind, Status: Enqueued}
+	if d != nil {
+		t.Details = mustJSON(d)
+	}
+	return t, request{PrimaryKey: r.PrimaryKey}
+}
+
+func prepareIndexCreation(_ *Engine, r Request) (Task, request, error) {
+	t, req := newTask(r, IndexCreationDetails{PrimaryKey: r.PrimaryKey})
+	return t, req, nil
+}
+
+func prepareIndexDeletion(_ *Engine, r Request) (Task, request, error) {
+	t, req := newTask(r, IndexDeletionDetails{})
+	return t, req, nil
+}
+
+// prepareDocumentAddition leaves the details to documentAdditionDetails,
+// once the payload is on disk.
+func prepareDocumentAddition(_ *Engine, r Request) (Task, request, error) {
+	if (r.Documents == nil) == (r.DocumentsFile == "") {
+		return Task{}, request{}, fmt.Errorf("%w: %s needs documents (a reader or a file)", ErrInvalid, r.Kind)
+	}
+	t, req := newTask(r, nil)
+	req.ReplaceAll = r.ReplaceAll
+	req.WriteTag = newWriteTag()
+	return t, req, nil
+}
+
+// documentAdditionDetails are the details of a documentAdditionOrUpdate
+// whose payload has size bytes.
+func documentAdditionDetails(r Request, size int64) any {
+	return DocumentAdditionDetails{ReplaceAll: r.ReplaceAll, PayloadSize: size, PrimaryKey: r.PrimaryKey}
+}
+
+func prepareDocumentDeletion(_ *Engine, r Request) (Task, request, error) {
+	if len(r.IDs) == 0 {
+		return Task{}, request{}, fmt.Errorf("%w: %s needs at least one document id", ErrInvalid, r.Kind)
+	}
+	for _, id := range r.IDs {
+		if err := index.ValidateDocumentID(id); err != nil {
+			return Task{}, request{}, err
+		}
+	}
+	t, req := newTask(r, DocumentDeletionDetails{ProvidedIDs: len(r.IDs)})
+	req.IDs = slices.Clone(r.IDs)
+	req.WriteTag = newWriteTag()
+	return t, req, nil
+}
+
+func prepareSnapshotCreation(_ *Engine, r Request) (Task, request, error) {
+	t, req := newTask(r, SnapshotCreationDetails{IndexUID: r.IndexUID})
+	return t, req, nil
 }
 
 // prepareImport fills in an import task from r, reading the archive's

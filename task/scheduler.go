@@ -20,7 +20,7 @@ func (e *Engine) dispatchLocked() {
 	blocked := map[string]bool{}
 	for i := 0; i < len(e.queue) && e.running < e.opts.Workers; {
 		ent := e.tasks[e.queue[i]]
-		idx := e.affected(ent)
+		idx := ent.kind.holds(ent.task, ent.req)
 		free := true
 		for _, u := range idx {
 			if _, held := e.busy[u]; held || blocked[u] {
@@ -37,14 +37,7 @@ func (e *Engine) dispatchLocked() {
 	}
 }
 
-// affected returns the indexes ent holds while it runs.
-func (e *Engine) affected(ent *entry) []string {
-	if ent.task.Type == SingleIndexSnapshotImport {
-		return affected(ent.req.NewIndexUID)
-	}
-	return affected(ent.task.IndexUID)
-}
-
+// startLocked starts processing ent, which holds the indexes held.
 func (e *Engine) startLocked(ent *entry, held []string) {
 	for _, u := range held {
 		e.busy[u] = ent.task.UID
@@ -56,28 +49,36 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 	ent.task.Progress = nil
 	ctx, cancel := context.WithCancel(e.baseCtx)
 	ent.cancel = cancel
-	ent.prog.onStep = func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if ent.task.Status == Processing {
-			if err := e.persistLocked(ent, false); err != nil {
-				e.log.Warn("persist task progress", "task", ent.task.UID, "err", err)
-			}
-		}
-	}
+	ent.prog.onStep = func() { e.persistStep(ent) }
 	e.running++
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist task start", "task", ent.task.UID, "err", err)
 	}
 	e.log.Info("task started", "task", ent.task.UID, "type", string(ent.task.Type), "index", ent.task.IndexUID)
 	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer cancel()
-		r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, prog: ent.prog}
-		details, err := e.process(ctx, r)
-		e.finished(ent, details, err)
-	}()
+	go e.work(ctx, cancel, ent)
+}
+
+// work processes ent and records its outcome. It runs in a goroutine of its
+// own, which e.wg counts.
+func (e *Engine) work(ctx context.Context, cancel context.CancelFunc, ent *entry) {
+	defer e.wg.Done()
+	defer cancel()
+	r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, prog: ent.prog}
+	details, err := e.process(ctx, r)
+	e.finished(ent, details, err)
+}
+
+// persistStep persists the progress of ent, a processing task that moved
+// to a new step.
+func (e *Engine) persistStep(ent *entry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ent.task.Status == Processing {
+		if err := e.persistLocked(ent, false); err != nil {
+			e.log.Warn("persist task progress", "task", ent.task.UID, "err", err)
+		}
+	}
 }
 
 // releaseLocked lets other tasks of ent's indexes start.
@@ -107,24 +108,28 @@ func (e *Engine) finished(ent *entry, details any, err error) {
 		e.finishLocked(ent, Succeeded, details, nil)
 	case isCancel(err) && ent.canceled:
 		e.finishLocked(ent, Canceled, details, nil)
-	case isCancel(err) && e.closing && ent.task.Type == DocumentAdditionOrUpdate:
-		// Stopped by shutdown in its validation pass: nothing was applied,
-		// run it again at the next start.
-		ent.task.Status = Enqueued
-		ent.task.StartedAt = nil
-		ent.task.Progress = nil
-		e.queue = append(e.queue, ent.task.UID)
-		slices.Sort(e.queue)
-		if perr := e.persistLocked(ent, true); perr != nil {
-			e.log.Warn("persist task", "task", ent.task.UID, "err", perr)
-		}
-		e.log.Info("task interrupted by shutdown; it runs again at the next start", "task", ent.task.UID)
+	case isCancel(err) && e.closing && ent.kind.requeueOnShutdown:
+		e.requeueLocked(ent)
 	case isCancel(err) && e.closing:
 		e.finishLocked(ent, Failed, details, fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted))
 	default:
 		e.finishLocked(ent, Failed, details, err)
 	}
 	e.dispatchLocked()
+}
+
+// requeueLocked puts ent, stopped by shutdown in its validation pass (so
+// nothing was applied), back in the queue, to run again at the next start.
+func (e *Engine) requeueLocked(ent *entry) {
+	ent.task.Status = Enqueued
+	ent.task.StartedAt = nil
+	ent.task.Progress = nil
+	e.queue = append(e.queue, ent.task.UID)
+	slices.Sort(e.queue)
+	if perr := e.persistLocked(ent, true); perr != nil {
+		e.log.Warn("persist task", "task", ent.task.UID, "err", perr)
+	}
+	e.log.Info("task interrupted by shutdown; it runs again at the next start", "task", ent.task.UID)
 }
 
 // finishLocked moves ent to a final status, persists it, removes its payload
