@@ -75,7 +75,7 @@ func (e *Engine) Enqueue(ctx context.Context, r Request) (Task, error) {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ent, err := e.addLocked(spec, t, req, r.Stream, payloadTmp)
+	ent, err := e.addLocked(spec, r, t, req, payloadTmp)
 	if err != nil {
 		return Task{}, err
 	}
@@ -106,10 +106,10 @@ func (e *Engine) takePayload(ctx context.Context, spec *kindSpec, r Request, t *
 	return tmp, nil
 }
 
-// addLocked gives t its uid, moves its payload (if any) into the queue,
-// persists it and queues it. On failure nothing is queued and the payload
-// is removed.
-func (e *Engine) addLocked(spec *kindSpec, t Task, req request, stream io.Reader, payloadTmp string) (*entry, error) {
+// addLocked gives t, the task of r, its uid, moves its payload (if any)
+// into the queue, persists it and queues it. On failure nothing is queued
+// and the payload is removed.
+func (e *Engine) addLocked(spec *kindSpec, r Request, t Task, req request, payloadTmp string) (*entry, error) {
 	fail := func(err error) (*entry, error) {
 		if payloadTmp != "" {
 			os.Remove(payloadTmp)
@@ -120,7 +120,7 @@ func (e *Engine) addLocked(spec *kindSpec, t Task, req request, stream io.Reader
 		return fail(ErrClosed)
 	}
 	if spec.reserve != nil {
-		if err := spec.reserve(e, t, req); err != nil {
+		if err := spec.reserve(e, r, t, req); err != nil {
 			return fail(err)
 		}
 	}
@@ -132,7 +132,7 @@ func (e *Engine) addLocked(spec *kindSpec, t Task, req request, stream io.Reader
 			return fail(fmt.Errorf("task: store payload: %w", err))
 		}
 	}
-	ent := &entry{kind: spec, task: t, req: req, stream: stream, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
+	ent := &entry{kind: spec, task: t, req: req, stream: r.Stream, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
 	if err := e.persistLocked(ent, true); err != nil {
 		if req.Payload != "" {
 			os.Remove(filepath.Join(e.payloadDir, req.Payload))

@@ -36,9 +36,9 @@ type kindSpec struct {
 	// before the task exists (the task's payload), and returns the task's
 	// details given the payload's size.
 	payload func(r Request, size int64) any
-	// reserve, if set, is called under Engine.mu as the task is about to be
-	// enqueued; an error refuses the request.
-	reserve func(e *Engine, t Task, req request) error
+	// reserve, if set, is called under Engine.mu as the task of request r
+	// is about to be enqueued; an error refuses the request.
+	reserve func(e *Engine, r Request, t Task, req request) error
 	// holds returns the indexes a task holds while it runs (see affected).
 	// A later task of any of them waits for it.
 	holds func(t Task, req request) []string
@@ -129,7 +129,7 @@ var kindTable = []kindSpec{
 			{"reading", 1}, {"extracting", 89}, {"verifying", 8}, {"registering", 2},
 		},
 		prepare: (*Engine).prepareImport,
-		reserve: func(e *Engine, _ Task, req request) error { return e.reserveLocked(req.NewIndexUID) },
+		reserve: func(e *Engine, _ Request, _ Task, req request) error { return e.reserveLocked(req.NewIndexUID) },
 		holds:   func(_ Task, req request) []string { return affected(req.NewIndexUID) },
 		process: (*Engine).importSnapshot,
 		crash:   crashFails,
