@@ -6,4 +6,11 @@
 // index run in enqueue order; tasks of different indexes run concurrently up
 // to a worker limit. The engine calls package index for documents and
 // checkpoints and package snapshot for archives; it knows nothing of FUSE.
+//
+// The kind table in kind.go holds what differs between task kinds: steps,
+// validation, the indexes a task holds, its processor, what a crash leaves
+// of it. The engine's files follow its concerns: engine.go (options, open,
+// close), enqueue.go, scheduler.go (dispatch, start, finish, prune),
+// queries.go (get, list, wait, cancel), process.go (the processors) and
+// persist.go (records and recovery).
 package task

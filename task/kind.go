@@ -1,6 +1,7 @@
 package task
 
 import (
+	"context"
 	"fmt"
 	"sort"
 )
@@ -18,10 +19,142 @@ const (
 	SingleIndexSnapshotImport   Kind = "singleIndexSnapshotImport"
 )
 
-// Kinds lists every kind, in the order above.
-var Kinds = []Kind{
-	IndexCreation, IndexDeletion, DocumentAdditionOrUpdate, DocumentDeletion,
-	SingleIndexSnapshotCreation, SingleIndexSnapshotImport,
+// Kinds lists every kind, in the order of the kind table.
+var Kinds = kindNames()
+
+// kindSpec is everything the engine decides by a task's kind. Adding a kind
+// is a constant above, one entry in kindTable and its processor.
+type kindSpec struct {
+	kind  Kind   // the wire name
+	steps []Step // the processing steps, in order (see Steps)
+
+	// prepare validates a request without writing anything and returns the
+	// task it enqueues (index, type, status, details) and the task's
+	// request. Enqueue then checks the task's index name.
+	prepare func(e *Engine, r Request) (Task, request, error)
+	// payload, if set, makes Enqueue copy the request's documents to disk
+	// before the task exists (the task's payload), and returns the task's
+	// details given the payload's size.
+	payload func(r Request, size int64) any
+	// reserve, if set, is called under Engine.mu as the task of request r
+	// is about to be enqueued; an error refuses the request.
+	reserve func(e *Engine, r Request, t Task, req request) error
+	// holds returns the indexes a task holds while it runs (see affected).
+	// A later task of any of them waits for it.
+	holds func(t Task, req request) []string
+	// process is the processor. It returns the task's final details (nil:
+	// keep those set at enqueue) and its error.
+	process func(e *Engine, ctx context.Context, r *run) (any, error)
+
+	// crash is what becomes of a task found processing after a crash,
+	// unless completed finished it.
+	crash crashPolicy
+	// completed, if set, is asked first about a task found processing
+	// after a crash: it finishes the task as succeeded and returns true if
+	// the task's effect is found complete.
+	completed func(e *Engine, ent *entry) bool
+	// requeueOnShutdown puts a task that shutdown stopped back in the
+	// queue, to run at the next start, instead of failing it as
+	// interrupted. For kinds that shutdown stops only before they apply
+	// anything (a document addition, in its validation pass).
+	requeueOnShutdown bool
+}
+
+// crashPolicy is what becomes of a task that a crash stopped while it was
+// processing.
+type crashPolicy int
+
+const (
+	crashUndeclared crashPolicy = iota // a kind must declare its policy
+	// crashFails fails the task with code interrupted.
+	crashFails
+	// crashReruns runs the task again, at most Options.MaxReruns times,
+	// then fails it as crashFails does. For kinds whose writes are
+	// idempotent, so that running again completes what the crash cut short.
+	crashReruns
+)
+
+// kindTable is the table of kinds, in the order of Kinds.
+var kindTable = []kindSpec{
+	{
+		kind:    IndexCreation,
+		steps:   []Step{{"creating index", 1}},
+		prepare: prepareIndexCreation,
+		holds:   holdsIndex,
+		process: (*Engine).createIndex,
+		crash:   crashFails,
+	},
+	{
+		kind:    IndexDeletion,
+		steps:   []Step{{"deleting index", 1}},
+		prepare: prepareIndexDeletion,
+		holds:   holdsIndex,
+		process: (*Engine).deleteIndex,
+		crash:   crashFails,
+	},
+	{
+		kind:              DocumentAdditionOrUpdate,
+		steps:             []Step{{"validating documents", 40}, {"applying documents", 60}},
+		prepare:           prepareDocumentAddition,
+		payload:           documentAdditionDetails,
+		holds:             holdsIndex,
+		process:           (*Engine).addDocuments,
+		crash:             crashReruns,
+		completed:         (*Engine).documentsAdded,
+		requeueOnShutdown: true,
+	},
+	{
+		kind:      DocumentDeletion,
+		steps:     []Step{{"deleting documents", 1}},
+		prepare:   prepareDocumentDeletion,
+		holds:     holdsIndex,
+		process:   (*Engine).deleteDocuments,
+		crash:     crashFails,
+		completed: (*Engine).documentsDeleted,
+	},
+	{
+		kind: SingleIndexSnapshotCreation,
+		steps: []Step{
+			{"starting", 1}, {"checkpointing", 4}, {"writing archive", 90}, {"finalizing", 5},
+		},
+		prepare:   prepareSnapshotCreation,
+		holds:     holdsIndex,
+		process:   (*Engine).createSnapshot,
+		crash:     crashFails,
+		completed: (*Engine).archiveStored,
+	},
+	{
+		kind: SingleIndexSnapshotImport,
+		steps: []Step{
+			{"reading", 1}, {"extracting", 89}, {"verifying", 8}, {"registering", 2},
+		},
+		prepare: (*Engine).prepareImport,
+		reserve: func(e *Engine, r Request, _ Task, req request) error { return e.claimLocked(req.NewIndexUID, r.Reservation) },
+		holds:   func(_ Task, req request) []string { return affected(req.NewIndexUID) },
+		process: (*Engine).importSnapshot,
+		crash:   crashFails,
+	},
+}
+
+// holdsIndex: a task holds its own index.
+func holdsIndex(t Task, _ request) []string { return affected(t.IndexUID) }
+
+// kindOf returns the table entry of k, or nil.
+func kindOf(k Kind) *kindSpec {
+	for i := range kindTable {
+		if kindTable[i].kind == k {
+			return &kindTable[i]
+		}
+	}
+	return nil
+}
+
+func kindNames() []Kind {
+	ks := make([]Kind, len(kindTable))
+	for i, s := range kindTable {
+		ks[i] = s.kind
+	}
+	return ks
 }
 
 // ParseKind parses a wire name. It is case-sensitive, like the wire format.
@@ -62,22 +195,13 @@ type Step struct {
 	Weight int
 }
 
-// steps is the typed, ordered list of steps of every kind.
-var steps = map[Kind][]Step{
-	IndexCreation:            {{"creating index", 1}},
-	IndexDeletion:            {{"deleting index", 1}},
-	DocumentAdditionOrUpdate: {{"validating documents", 40}, {"applying documents", 60}},
-	DocumentDeletion:         {{"deleting documents", 1}},
-	SingleIndexSnapshotCreation: {
-		{"starting", 1}, {"checkpointing", 4}, {"writing archive", 90}, {"finalizing", 5},
-	},
-	SingleIndexSnapshotImport: {
-		{"reading", 1}, {"extracting", 89}, {"verifying", 8}, {"registering", 2},
-	},
-}
-
 // Steps returns the ordered steps of kind k.
-func Steps(k Kind) []Step { return steps[k] }
+func Steps(k Kind) []Step {
+	if spec := kindOf(k); spec != nil {
+		return spec.steps
+	}
+	return nil
+}
 
 // Status is where a task is in its life.
 type Status string
@@ -107,8 +231,8 @@ func ParseStatus(s string) (Status, error) {
 // Finished reports whether a task in status s will never change again.
 func (s Status) Finished() bool { return s == Succeeded || s == Failed || s == Canceled }
 
-// affected returns the indexes a task of kind k with the given uids holds
-// while it runs, sorted and without duplicates.
+// affected returns the given index uids sorted and without duplicates or
+// empty names: the indexes a task holds while it runs (kindSpec.holds).
 func affected(uids ...string) []string {
 	seen := map[string]bool{}
 	var out []string

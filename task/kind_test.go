@@ -1,9 +1,16 @@
 package task
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/index"
 )
 
 func TestKindWireNames(t *testing.T) {
@@ -106,5 +113,127 @@ func TestDuration(t *testing.T) {
 	var d Duration
 	if err := json.Unmarshal([]byte(`"1.5s"`), &d); err == nil {
 		t.Error("unmarshal of a Go duration string accepted")
+	}
+}
+
+// TestKindTable: every kind has one entry in the kind table, in the order
+// of Kinds, with steps, a validation, the indexes it holds, a processor and
+// a declared crash policy.
+func TestKindTable(t *testing.T) {
+	t.Parallel()
+	if len(kindTable) != len(Kinds) {
+		t.Fatalf("%d table entries for %d kinds", len(kindTable), len(Kinds))
+	}
+	for i, k := range Kinds {
+		spec := kindOf(k)
+		if spec != &kindTable[i] {
+			t.Errorf("kind %s: entry %p, want the table's entry %d", k, spec, i)
+			continue
+		}
+		if len(spec.steps) == 0 {
+			t.Errorf("kind %s has no steps", k)
+		}
+		if spec.prepare == nil {
+			t.Errorf("kind %s has no validation (prepare)", k)
+		}
+		if spec.holds == nil {
+			t.Errorf("kind %s does not say which indexes it holds", k)
+		}
+		if spec.process == nil {
+			t.Errorf("kind %s has no processor", k)
+		}
+		if spec.crash != crashFails && spec.crash != crashReruns {
+			t.Errorf("kind %s declares no crash policy (%d)", k, spec.crash)
+		}
+	}
+}
+
+// TestKindHolds: the indexes a task holds while it runs, as Enqueue
+// prepares it: its index, or for an import the name it imports to.
+func TestKindHolds(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t, Options{})
+	for _, tt := range []struct {
+		req  Request
+		want []string
+	}{
+		{Request{Kind: IndexCreation, IndexUID: "a"}, []string{"a"}},
+		{Request{Kind: IndexDeletion, IndexUID: "a"}, []string{"a"}},
+		{Request{Kind: DocumentAdditionOrUpdate, IndexUID: "a", DocumentsFile: "unread"}, []string{"a"}},
+		{Request{Kind: DocumentDeletion, IndexUID: "a", IDs: []string{"1"}}, []string{"a"}},
+		{Request{Kind: SingleIndexSnapshotCreation, IndexUID: "a"}, []string{"a"}},
+		{Request{Kind: SingleIndexSnapshotImport, IndexUID: "a", NewIndexUID: "b", Stream: strings.NewReader("")}, []string{"b"}},
+	} {
+		spec := kindOf(tt.req.Kind)
+		tk, req, err := spec.prepare(e, tt.req)
+		if err != nil {
+			t.Errorf("%s: prepare: %v", tt.req.Kind, err)
+			continue
+		}
+		if got := spec.holds(tk, req); !slices.Equal(got, tt.want) {
+			t.Errorf("%s holds %v, want %v", tt.req.Kind, got, tt.want)
+		}
+	}
+}
+
+// TestImportHoldsItsName: a task of the index an import registers waits
+// for the import, while a task of the archive's own index runs beside it.
+func TestImportHoldsItsName(t *testing.T) {
+	t.Parallel()
+	e, _ := testEngine(t, Options{Workers: 3}) // a worker for each task
+	g := newGate()
+	e.hooks.process = g.hook
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	imp := enqueue(t, e, Request{Kind: SingleIndexSnapshotImport, IndexUID: "src", NewIndexUID: "b", Stream: pr})
+	create := enqueue(t, e, Request{Kind: IndexCreation, IndexUID: "b"})
+	other := enqueue(t, e, Request{Kind: IndexCreation, IndexUID: "src"})
+	e.Start()
+
+	g.waitStarted(t, imp)
+	g.waitStarted(t, other)
+	g.open(other)
+	mustSucceed(t, wait(t, e, other))
+	if tk, _ := e.Get(create); tk.Status != Enqueued {
+		t.Fatalf("creation of b is %s while b is being imported, want enqueued", tk.Status)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	g.open(imp)
+	if tk := wait(t, e, imp); tk.Status != Failed {
+		t.Fatalf("import of a broken stream: %s", tk.Status)
+	}
+	g.waitStarted(t, create)
+	g.open(create)
+	mustSucceed(t, wait(t, e, create))
+}
+
+// TestLoadSkipsRecordsOfNoKind: a task record of a kind this build does not
+// know, or of none, is not loaded, and the engine runs on.
+func TestLoadSkipsRecordsOfNoKind(t *testing.T) {
+	t.Parallel()
+	st, err := index.Open(t.TempDir(), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.Meta("tasks").Apply(map[string][]byte{
+		string(taskKey(1)): []byte(`{"task":{"uid":1,"indexUid":"a","type":"indexRename","status":"processing"},"req":{}}`),
+		string(taskKey(2)): []byte(`{"task":{"uid":2,"indexUid":"a","status":"processing"},"req":{}}`),
+		string(nextKey):    binary.BigEndian.AppendUint64(nil, 3),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if got := e.List(Filter{}); len(got) != 0 {
+		t.Fatalf("loaded %+v", got)
+	}
+	e.Start()
+	if tk := mustSucceed(t, do(t, e, Request{Kind: IndexCreation, IndexUID: "a"})); tk.UID != 3 {
+		t.Errorf("new task uid %d, want 3", tk.UID)
 	}
 }

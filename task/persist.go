@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/idxfs/idxfs/index"
 )
 
 // Keys in the "tasks" namespace of the meta database.
@@ -69,24 +71,7 @@ func (e *Engine) load() error {
 	} else if ok && len(v) == 8 {
 		e.nextUID = max(e.nextUID, binary.BigEndian.Uint64(v))
 	}
-	err := e.meta.Scan(taskPrefix, func(key, value []byte) error {
-		var rec record
-		if err := json.Unmarshal(value, &rec); err != nil {
-			// A record this build cannot read is kept on disk but not
-			// loaded; it must not stop the daemon.
-			e.log.Warn("skip unreadable task record", "key", fmt.Sprintf("%x", key), "err", err)
-			return nil
-		}
-		ent := &entry{task: rec.Task, req: rec.Req, done: make(chan struct{}), prog: newLiveProgress(rec.Task.Type)}
-		if ent.task.Status.Finished() {
-			close(ent.done)
-		}
-		e.tasks[ent.task.UID] = ent
-		e.uids = append(e.uids, ent.task.UID)
-		e.nextUID = max(e.nextUID, ent.task.UID+1)
-		return nil
-	})
-	if err != nil {
+	if err := e.meta.Scan(taskPrefix, e.loadRecord); err != nil {
 		return fmt.Errorf("task: load: %w", err)
 	}
 	slices.Sort(e.uids)
@@ -115,7 +100,33 @@ func (e *Engine) load() error {
 	return e.removeStrayPayloads(needed)
 }
 
+// loadRecord adds the task recorded at key. A record this build cannot read
+// (of an unknown kind, say) is kept on disk but not loaded; it must not stop
+// the daemon.
+func (e *Engine) loadRecord(key, value []byte) error {
+	var rec record
+	err := json.Unmarshal(value, &rec)
+	spec := kindOf(rec.Task.Type)
+	if err == nil && spec == nil {
+		err = fmt.Errorf("task %d has no type", rec.Task.UID) // unmarshal refuses unknown ones
+	}
+	if err != nil {
+		e.log.Warn("skip unreadable task record", "key", fmt.Sprintf("%x", key), "err", err)
+		return nil
+	}
+	ent := &entry{kind: spec, task: rec.Task, req: rec.Req, done: make(chan struct{}), prog: newLiveProgress(rec.Task.Type)}
+	if ent.task.Status.Finished() {
+		close(ent.done)
+	}
+	e.tasks[ent.task.UID] = ent
+	e.uids = append(e.uids, ent.task.UID)
+	e.nextUID = max(e.nextUID, ent.task.UID+1)
+	return nil
+}
+
 // recoverLocked decides what becomes of an unfinished task found at start.
+// A task found processing is asked first whether it completed, then its
+// kind's crash policy applies.
 func (e *Engine) recoverLocked(ent *entry) {
 	t := &ent.task
 	wasProcessing := t.Status == Processing
@@ -125,29 +136,16 @@ func (e *Engine) recoverLocked(ent *entry) {
 	}
 	var fail error
 	switch {
-	case wasProcessing && e.documentsWritten(ent):
+	case wasProcessing && ent.kind.completed != nil && ent.kind.completed(e, ent):
 		return
 	case ent.req.Stream:
 		fail = fmt.Errorf("%w: idxfs stopped before the archive being written to it was imported", ErrInterrupted)
 	case ent.req.Payload != "" && !fileExists(filepath.Join(e.payloadDir, ent.req.Payload)):
 		fail = fmt.Errorf("%w: payload file %s is gone", ErrPayloadMissing, ent.req.Payload)
-	case wasProcessing && t.Type == DocumentAdditionOrUpdate && ent.req.Reruns < e.opts.MaxReruns:
+	case wasProcessing && ent.kind.crash == crashReruns && ent.req.Reruns < e.opts.MaxReruns:
 		ent.req.Reruns++
 		e.log.Warn("document task was processing when idxfs stopped; running it again",
 			"task", t.UID, "index", t.IndexUID, "rerun", ent.req.Reruns)
-	case wasProcessing && t.Type == SingleIndexSnapshotCreation && ent.req.ArchiveCreatedAt != nil:
-		// Stopped while storing its archive: if the archive is in the
-		// store, the task did what it was for.
-		if s, ok := e.storedSnapshot(t.IndexUID, *ent.req.ArchiveCreatedAt); ok {
-			e.log.Warn("snapshot task was storing its archive when idxfs stopped; the archive is stored",
-				"task", t.UID, "index", t.IndexUID, "path", s.Path)
-			if t.Progress != nil {
-				t.Progress.Percentage = 100
-			}
-			e.finishLocked(ent, Succeeded, s.details(false), nil)
-			return
-		}
-		fail = fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted)
 	case wasProcessing:
 		fail = fmt.Errorf("%w: idxfs stopped while the task was processing", ErrInterrupted)
 	}
@@ -162,34 +160,70 @@ func (e *Engine) recoverLocked(ent *entry) {
 	}
 }
 
-// documentsWritten finishes ent as succeeded if it is a document task whose
-// write the index says completed (a crash came between the write and the
-// task's record), and reports whether it did.
-func (e *Engine) documentsWritten(ent *entry) bool {
+// documentsAdded is the completed test of a documentAdditionOrUpdate (see
+// documentsWritten).
+func (e *Engine) documentsAdded(ent *entry) bool {
+	return e.documentsWritten(ent, func(res index.WriteResult) (any, bool) {
+		var d DocumentAdditionDetails
+		if err := ent.task.DecodeDetails(&d); err != nil {
+			return nil, false
+		}
+		return additionDetails(d, res), true
+	})
+}
+
+// documentsDeleted is the completed test of a documentDeletion (see
+// documentsWritten).
+func (e *Engine) documentsDeleted(ent *entry) bool {
+	return e.documentsWritten(ent, func(res index.WriteResult) (any, bool) {
+		return DocumentDeletionDetails{ProvidedIDs: len(ent.req.IDs), DeletedDocuments: &res.Deleted}, true
+	})
+}
+
+// documentsWritten finishes ent, a document task, as succeeded with the
+// details that details returns if the index says its write completed (a
+// crash came between the write and the task's record), and reports whether
+// it did.
+func (e *Engine) documentsWritten(ent *entry, details func(index.WriteResult) (any, bool)) bool {
 	t := &ent.task
-	if ent.req.WriteTag == "" || (t.Type != DocumentAdditionOrUpdate && t.Type != DocumentDeletion) {
+	if ent.req.WriteTag == "" {
 		return false
 	}
 	tag, res, err := e.store.LastWrite(context.Background(), t.IndexUID)
 	if err != nil || tag != ent.req.WriteTag {
 		return false
 	}
-	var details any
-	if t.Type == DocumentDeletion {
-		details = DocumentDeletionDetails{ProvidedIDs: len(ent.req.IDs), DeletedDocuments: &res.Deleted}
-	} else {
-		var d DocumentAdditionDetails
-		if err := t.DecodeDetails(&d); err != nil {
-			return false
-		}
-		details = additionDetails(d, res)
+	d, ok := details(res)
+	if !ok {
+		return false
 	}
 	e.log.Warn("document task was processing when idxfs stopped; its write had completed",
 		"task", t.UID, "index", t.IndexUID)
 	if t.Progress != nil {
 		t.Progress.Percentage = 100
 	}
-	e.finishLocked(ent, Succeeded, details, nil)
+	e.finishLocked(ent, Succeeded, d, nil)
+	return true
+}
+
+// archiveStored is the completed test of a snapshot creation: one stopped
+// while storing its archive did what it was for if the archive is in the
+// store.
+func (e *Engine) archiveStored(ent *entry) bool {
+	t := &ent.task
+	if ent.req.ArchiveCreatedAt == nil {
+		return false
+	}
+	s, ok := e.storedSnapshot(t.IndexUID, *ent.req.ArchiveCreatedAt)
+	if !ok {
+		return false
+	}
+	e.log.Warn("snapshot task was storing its archive when idxfs stopped; the archive is stored",
+		"task", t.UID, "index", t.IndexUID, "path", s.Path)
+	if t.Progress != nil {
+		t.Progress.Percentage = 100
+	}
+	e.finishLocked(ent, Succeeded, s.details(false), nil)
 	return true
 }
 

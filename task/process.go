@@ -71,29 +71,11 @@ func (e *Engine) process(ctx context.Context, r *run) (any, error) {
 			return nil, err
 		}
 	}
-	details, err := e.processKind(ctx, r)
+	details, err := r.ent.kind.process(e, ctx, r)
 	if h := e.hooks.processed; h != nil && err == nil {
 		err = h(ctx, r.task)
 	}
 	return details, err
-}
-
-func (e *Engine) processKind(ctx context.Context, r *run) (any, error) {
-	switch r.task.Type {
-	case IndexCreation:
-		return e.createIndex(ctx, r)
-	case IndexDeletion:
-		return e.deleteIndex(ctx, r)
-	case DocumentAdditionOrUpdate:
-		return e.addDocuments(ctx, r)
-	case DocumentDeletion:
-		return e.deleteDocuments(ctx, r)
-	case SingleIndexSnapshotCreation:
-		return e.createSnapshot(ctx, r)
-	case SingleIndexSnapshotImport:
-		return e.importSnapshot(ctx, r)
-	}
-	return nil, fmt.Errorf("%w: no processor for task type %q", ErrInvalid, r.task.Type)
 }
 
 func (e *Engine) createIndex(ctx context.Context, r *run) (any, error) {

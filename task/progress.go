@@ -8,15 +8,15 @@ import (
 // liveProgress is a processing task's progress: atomic counters that the
 // processor sets and readers (status files, the persisting ticker) read.
 type liveProgress struct {
-	kind  Kind
-	step  atomic.Int32 // index into Steps(kind)
+	steps []Step       // the task's kind's
+	step  atomic.Int32 // index into steps
 	done  atomic.Int64
 	total atomic.Int64
 
 	onStep func() // called when the step changes; set before the task starts
 }
 
-func newLiveProgress(k Kind) *liveProgress { return &liveProgress{kind: k} }
+func newLiveProgress(k Kind) *liveProgress { return &liveProgress{steps: Steps(k)} }
 
 // setBytes records progress within the current step.
 func (p *liveProgress) setBytes(done, total int64) {
@@ -41,7 +41,7 @@ func (p *liveProgress) at(i int, done, total int64) {
 // view renders the progress. The percentage is the weight of the finished
 // steps plus the current step's weight times its byte fraction.
 func (p *liveProgress) view() *Progress {
-	st := Steps(p.kind)
+	st := p.steps
 	if len(st) == 0 {
 		return nil
 	}
