@@ -129,7 +129,9 @@ var kindTable = []kindSpec{
 			{"reading", 1}, {"extracting", 89}, {"verifying", 8}, {"registering", 2},
 		},
 		prepare: (*Engine).prepareImport,
-		reserve: func(e *Engine, r Request, _ Task, req request) error { return e.claimLocked(req.NewIndexUID, r.Reservation) },
+		reserve: func(e *Engine, r Request, _ Task, req request) error {
+			return e.claimLocked(req.NewIndexUID, r.Reservation)
+		},
 		holds:   func(_ Task, req request) []string { return affected(req.NewIndexUID) },
 		process: (*Engine).importSnapshot,
 		crash:   crashFails,
