@@ -101,21 +101,22 @@ type Engine struct {
 	tickOnce sync.Once
 	tickStop chan struct{} // closed to stop the progress ticker
 
-	mu        sync.Mutex
-	tasks     map[uint64]*entry // every task kept, by uid
-	uids      []uint64          // every task kept, ascending
-	queue     []uint64          // enqueued tasks, ascending
-	busy      map[string]uint64 // index uid → the processing task holding it
-	running   int               // processing tasks (holding an index or not)
-	nextUID   uint64
-	started   bool
-	closing   bool
-	closed    bool
-	imports   map[string]uint64 // newIndexUid → unfinished import task
-	creations map[string]uint64 // indexUid → unfinished snapshot creation task
-	idle      chan struct{}     // closed and replaced whenever running drops to 0
-
-	reserved map[string]*Reservation // names held for imports not yet enqueued (reserve.go)
+	mu      sync.Mutex
+	tasks   map[uint64]*entry // every task kept, by uid
+	uids    []uint64          // every task kept, ascending
+	queue   []uint64          // enqueued tasks, ascending
+	busy    map[string]uint64 // index uid → the processing task holding it
+	running int               // processing tasks (holding an index or not)
+	nextUID uint64
+	started bool
+	closing bool
+	closed  bool
+	idle    chan struct{} // closed and replaced whenever running drops to 0
+	// inFlight finds an unfinished task by its kind's tracks name: an
+	// import by the index it registers, a snapshot creation by its index.
+	inFlight map[Kind]map[string]uint64
+	// reserved holds names for imports not yet enqueued (reserve.go).
+	reserved map[string]*Reservation
 
 	hooks hooks // set by tests before Start
 }
@@ -190,8 +191,8 @@ func Open(opts Options) (*Engine, error) {
 		stop:       stop,
 		tasks:      map[uint64]*entry{},
 		busy:       map[string]uint64{},
-		imports:    map[string]uint64{},
-		creations:  map[string]uint64{},
+		inFlight:   map[Kind]map[string]uint64{},
+		reserved:   map[string]*Reservation{},
 		idle:       make(chan struct{}),
 		tickStop:   make(chan struct{}),
 		nextUID:    1,

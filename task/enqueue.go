@@ -260,35 +260,35 @@ func (e *Engine) prepareImport(r Request) (Task, request, error) {
 	return t, req, nil
 }
 
-// reserveLocked fails with index.ErrExists if uid is taken by an index or by
-// an import in flight.
-func (e *Engine) reserveLocked(uid string) error {
-	if e.store.Exists(uid) {
-		return fmt.Errorf("index %q: %w", uid, index.ErrExists)
-	}
-	if other, ok := e.imports[uid]; ok {
-		return fmt.Errorf("index %q: %w (task %d is importing it)", uid, index.ErrExists, other)
-	}
-	return nil
-}
-
-// trackLocked records an unfinished task in the maps that let callers find
-// an import or a snapshot creation in flight.
+// trackLocked records an unfinished task of a kind that tracks its tasks,
+// so that inFlightLocked finds it.
 func (e *Engine) trackLocked(ent *entry) {
-	switch ent.task.Type {
-	case SingleIndexSnapshotImport:
-		e.imports[ent.req.NewIndexUID] = ent.task.UID
-	case SingleIndexSnapshotCreation:
-		e.creations[ent.task.IndexUID] = ent.task.UID
+	spec := ent.kind
+	if spec == nil || spec.tracks == nil {
+		return
+	}
+	m := e.inFlight[spec.kind]
+	if m == nil {
+		m = map[string]uint64{}
+		e.inFlight[spec.kind] = m
+	}
+	m[spec.tracks(ent.task, ent.req)] = ent.task.UID
+}
+
+// untrackLocked forgets a task that has finished.
+func (e *Engine) untrackLocked(ent *entry) {
+	spec := ent.kind
+	if spec == nil || spec.tracks == nil {
+		return
+	}
+	name := spec.tracks(ent.task, ent.req)
+	if e.inFlight[spec.kind][name] == ent.task.UID {
+		delete(e.inFlight[spec.kind], name)
 	}
 }
 
-func (e *Engine) untrackLocked(ent *entry) {
-	uid := ent.task.UID
-	if ent.task.Type == SingleIndexSnapshotImport && e.imports[ent.req.NewIndexUID] == uid {
-		delete(e.imports, ent.req.NewIndexUID)
-	}
-	if ent.task.Type == SingleIndexSnapshotCreation && e.creations[ent.task.IndexUID] == uid {
-		delete(e.creations, ent.task.IndexUID)
-	}
+// inFlightLocked returns the unfinished task of kind k tracked under name.
+func (e *Engine) inFlightLocked(k Kind, name string) (uint64, bool) {
+	uid, ok := e.inFlight[k][name]
+	return uid, ok
 }

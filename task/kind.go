@@ -39,6 +39,11 @@ type kindSpec struct {
 	// reserve, if set, is called under Engine.mu as the task of request r
 	// is about to be enqueued; an error refuses the request.
 	reserve func(e *Engine, r Request, t Task, req request) error
+	// tracks, if set, is the name under which an unfinished task of the
+	// kind can be found (Engine.inFlightLocked): the index an import
+	// registers, the index a snapshot creation archives. One task of a kind
+	// per name.
+	tracks func(t Task, req request) string
 	// holds returns the indexes a task holds while it runs (see affected).
 	// A later task of any of them waits for it.
 	holds func(t Task, req request) []string
@@ -118,6 +123,7 @@ var kindTable = []kindSpec{
 			{"starting", 1}, {"checkpointing", 4}, {"writing archive", 90}, {"finalizing", 5},
 		},
 		prepare:   prepareSnapshotCreation,
+		tracks:    func(t Task, _ request) string { return t.IndexUID },
 		holds:     holdsIndex,
 		process:   (*Engine).createSnapshot,
 		crash:     crashFails,
@@ -132,6 +138,7 @@ var kindTable = []kindSpec{
 		reserve: func(e *Engine, r Request, _ Task, req request) error {
 			return e.claimLocked(req.NewIndexUID, r.Reservation)
 		},
+		tracks:  func(_ Task, req request) string { return req.NewIndexUID },
 		holds:   func(_ Task, req request) []string { return affected(req.NewIndexUID) },
 		process: (*Engine).importSnapshot,
 		crash:   crashFails,

@@ -38,9 +38,6 @@ func (e *Engine) Reserve(uid, by string) (*Reservation, error) {
 		return nil, err
 	}
 	r := &Reservation{e: e, uid: uid, by: by}
-	if e.reserved == nil {
-		e.reserved = map[string]*Reservation{}
-	}
 	e.reserved[uid] = r
 	return r, nil
 }
@@ -64,10 +61,14 @@ func (r *Reservation) Release() {
 }
 
 // claimLocked fails with index.ErrExists if uid is taken by an index, by an
-// import in flight or by a reservation other than own.
+// import in flight or by a reservation other than own. It is the one test
+// of whether an index name is free to import to.
 func (e *Engine) claimLocked(uid string, own *Reservation) error {
-	if err := e.reserveLocked(uid); err != nil {
-		return err
+	if e.store.Exists(uid) {
+		return fmt.Errorf("index %q: %w", uid, index.ErrExists)
+	}
+	if other, ok := e.inFlightLocked(SingleIndexSnapshotImport, uid); ok {
+		return fmt.Errorf("index %q: %w (task %d is importing it)", uid, index.ErrExists, other)
 	}
 	if r := e.reserved[uid]; r != nil && r != own {
 		return fmt.Errorf("index %q: %w (%s is importing it)", uid, index.ErrExists, r.by)

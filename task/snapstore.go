@@ -372,7 +372,7 @@ func (e *Engine) freshOrCreation(ctx context.Context, uid string) (StoredSnapsho
 	e.snapMu.Lock()
 	defer e.snapMu.Unlock()
 	e.mu.Lock()
-	tuid, inFlight := e.creations[uid]
+	tuid, inFlight := e.inFlightLocked(SingleIndexSnapshotCreation, uid)
 	e.mu.Unlock()
 	if inFlight {
 		return StoredSnapshot{}, tuid, nil
