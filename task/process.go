@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/snapshot"
@@ -187,17 +188,47 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 		}
 	}
 	start := e.opts.Now()
-	tmp, err := os.CreateTemp(e.store.TmpDir(), fmt.Sprintf("snapshot-%d-*.tmp", r.task.UID))
+	tmp, res, err := e.writeArchive(ctx, r, ckdir, cp, start)
 	if err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+		return d, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			os.Remove(tmp)
 		}
 	}()
+	archiveTime := Duration(e.opts.Now().Sub(start))
+
+	r.prog.at(3, 0, 0)
+	created := res.Metadata.CreatedAt
+	if err := r.note(func(q *request) { q.ArchiveCreatedAt = &created }); err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	if h := e.hooks.beforeStore; h != nil {
+		if err := h(ctx, r.task); err != nil {
+			return d, err
+		}
+	}
+	s, err := e.snaps.add(uid, tmp, res.Metadata, e.opts.SnapshotKeep)
+	if err != nil {
+		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
+	ok = true
+	d = s.details(false)
+	d.ArchiveDuration = &archiveTime
+	return d, nil
+}
+
+// writeArchive writes the archive of checkpoint cp (in ckdir) to a new
+// file in DATA/tmp, synced and closed, and returns its path; on failure the
+// file is gone.
+func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp index.Checkpoint, start time.Time) (string, snapshot.WriteResult, error) {
+	uid := r.task.IndexUID
+	tmp, err := os.CreateTemp(e.store.TmpDir(), fmt.Sprintf("snapshot-%d-*.tmp", r.task.UID))
+	if err != nil {
+		return "", snapshot.WriteResult{}, fmt.Errorf("snapshot of %q: %w", uid, err)
+	}
 	opts := e.opts.Archive
 	opts.Progress = func(p snapshot.Progress) { r.prog.at(2, p.BytesDone, p.BytesTotal) }
 	meta := snapshot.Metadata{
@@ -217,35 +248,17 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
 	}
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+		os.Remove(tmp.Name())
+		return "", snapshot.WriteResult{}, fmt.Errorf("snapshot of %q: %w", uid, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
-	}
-	archiveTime := Duration(e.opts.Now().Sub(start))
-
-	r.prog.at(3, 0, 0)
-	created := res.Metadata.CreatedAt
-	if err := r.note(func(q *request) { q.ArchiveCreatedAt = &created }); err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
-	}
-	if h := e.hooks.beforeStore; h != nil {
-		if err := h(ctx, r.task); err != nil {
-			return d, err
-		}
-	}
-	s, err := e.snaps.add(uid, tmp.Name(), res.Metadata, e.opts.SnapshotKeep)
-	if err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
-	}
-	ok = true
-	d = s.details(false)
-	d.ArchiveDuration = &archiveTime
-	return d, nil
+	return tmp.Name(), res, nil
 }
 
 // importSnapshot: reading → extracting → verifying → registering. Nothing
