@@ -14,7 +14,7 @@
 //	│       ├── documents.ndjson    documentsFile (documents.go): an export at read open; O_TRUNC/O_APPEND writes
 //	│       └── status, status.json genFile: the index's summary
 //	├── import/                     importDir (import.go): create NAME imports an archive as index NAME
-//	│   └── NAME                    importFile: the staged bytes (staging.go) and their import
+//	│   └── NAME                    importFile: the staged bytes (staging.go) and their import (importentry.go)
 //	├── tasks/                      tasksDir (tasks.go): the newest tasks; any task by uid; rm cancels
 //	│   └── UID.json                genFile: one task as JSON
 //	└── snapshots/                  snapshotsDir (snapshots.go): the snapshot store, as the engine lists it

@@ -1,7 +1,7 @@
 package fs
 
 // The go-fuse nodes of import/: they translate FUSE calls into the methods
-// of the import table and entries (imports.go).
+// of the import table (imports.go) and entries (importentry.go).
 
 import (
 	"context"
