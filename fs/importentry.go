@@ -151,26 +151,6 @@ func (e *importEntry) writableLocked() syscall.Errno {
 	return 0
 }
 
-// drop removes e from the table and its staging file (an uncommitted entry
-// is gone); its index name is free again (once a task that took it over
-// has finished).
-func (t *importTable) drop(e *importEntry) {
-	t.mu.Lock()
-	e.mu.Lock()
-	if t.entries[e.name] == e {
-		delete(t.entries, e.name)
-	}
-	if e.state != importGone && e.state != importCommitted {
-		e.mustLocked(importGone)
-	}
-	res := e.res
-	e.mu.Unlock()
-	t.stopTimerLocked(e)
-	t.mu.Unlock()
-	e.stage.remove()
-	res.Release()
-}
-
 // openHandle opens e for reading back, or for writing if nobody else is writing
 // it: a second writer gets EBUSY (DESIGN-NOTES "Two writers of one name"),
 // a committed entry EEXIST for writing (its index exists) and EACCES for
@@ -543,66 +523,5 @@ func (e *importEntry) committed() {
 	e.t.m.touchIndexes()
 	if !gone {
 		e.t.expireLater(e)
-	}
-}
-
-// expireLater removes e after the grace period: a committed entry, or one
-// that no handle has open any more (left uncommitted: a temporary name
-// never renamed, an interrupted close). The entry is looked at again then.
-func (t *importTable) expireLater(e *importEntry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return
-	}
-	t.stopTimerLocked(e)
-	t.expiry.Add(1)
-	t.timers[e] = time.AfterFunc(t.m.opts.ImportGrace, func() {
-		defer t.expiry.Done()
-		if t.onTimer != nil {
-			t.onTimer(e)
-		}
-		t.expire(e)
-	})
-}
-
-// stopTimerLocked stops e's expiry timer if it has one.
-func (t *importTable) stopTimerLocked(e *importEntry) {
-	if tm := t.timers[e]; tm != nil {
-		if tm.Stop() {
-			t.expiry.Done() // it will not run
-		}
-		delete(t.timers, e)
-	}
-}
-
-// stopExpiry keeps e: a handle opened it again.
-func (t *importTable) stopExpiry(e *importEntry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopTimerLocked(e)
-}
-
-// expire drops e if it is committed or idle; an import still running (its
-// writer's close was interrupted) is looked at again a grace period later.
-func (t *importTable) expire(e *importEntry) {
-	e.mu.Lock()
-	state, busy, uid, name := e.state, e.open > 0 || e.state == importCommitting, e.task, e.name
-	e.mu.Unlock()
-	switch {
-	case state == importCommitted:
-		t.drop(e)
-	case state == importGone:
-	case busy:
-		// A handle has it open again; its release re-arms the expiry.
-	default:
-		if uid != 0 {
-			if tk, err := t.m.engine.Get(uid); err == nil && !tk.Status.Finished() {
-				t.expireLater(e)
-				return
-			}
-		}
-		t.m.log.Info("import entry expired: nobody has it open and it was not committed", "path", importPath(name))
-		t.abandon(e, "expired")
 	}
 }
