@@ -51,4 +51,3 @@ func diskUsage(dir string) (int64, error) {
 	}
 	return n, nil
 }
-

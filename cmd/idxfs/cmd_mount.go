@@ -23,6 +23,7 @@ type mountOptions struct {
 	ImportGrace   time.Duration
 	ShutdownGrace time.Duration
 	DebugFUSE     bool
+	MetricsAddr   string
 }
 
 // mountError is a mountpoint that cannot be used.
@@ -49,12 +50,13 @@ func mountCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "import-grace", Value: fs.DefaultImportGrace, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 10 * time.Second, Usage: "how long tasks in flight may finish at shutdown before they are canceled"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},
+			metricsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			o := mountOptions{
 				Demo: c.Bool("demo"), AllowOther: c.Bool("allow-other"), ExactStat: c.Bool("exact-stat"),
 				ImportGrace: c.Duration("import-grace"), ShutdownGrace: c.Duration("shutdown-grace"),
-				DebugFUSE: c.Bool("debug-fuse"),
+				DebugFUSE: c.Bool("debug-fuse"), MetricsAddr: c.String("metrics-addr"),
 			}
 			min := 2
 			if o.Demo {
@@ -129,6 +131,12 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 		defer cancel()
 		e.engine.Close(sctx)
 	}
+	stopMetrics, err := startMetrics(o.MetricsAddr, e, g.stdout)
+	if err != nil {
+		stopEngine()
+		return err
+	}
+	defer stopMetrics()
 	if o.Demo && !e.store.Exists(demoIndex) {
 		e.engine.Start()
 		quiet := *e
