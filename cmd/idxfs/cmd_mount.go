@@ -217,6 +217,9 @@ func runUnmount(mnt string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkIdxfsMount(abs); err != nil {
+		return err
+	}
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(abs, 0); err != nil {
 			if errors.Is(err, syscall.EBUSY) {
