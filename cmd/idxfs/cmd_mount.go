@@ -217,6 +217,13 @@ func runUnmount(mnt string) error {
 	if err != nil {
 		return err
 	}
+	if os.Geteuid() != 0 {
+		// Without fusermount3 a normal user unmounts nothing: say so
+		// first, whatever the path is.
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return noFusermount(abs, err)
+		}
+	}
 	if err := checkIdxfsMount(abs); err != nil {
 		return err
 	}
@@ -231,12 +238,16 @@ func runUnmount(mnt string) error {
 	}
 	out, err := exec.Command("fusermount3", "-u", abs).CombinedOutput()
 	if errors.Is(err, exec.ErrNotFound) {
-		return mountError{fmt.Errorf("unmount %s: %w (a normal user unmounts with fusermount3: apt-get install fuse3)", abs, err)}
+		return noFusermount(abs, err)
 	}
 	if err != nil {
 		return mountError{fmt.Errorf("unmount %s: fusermount3: %s", abs, bytesTrim(out))}
 	}
 	return nil
+}
+
+func noFusermount(abs string, err error) error {
+	return mountError{fmt.Errorf("unmount %s: %w (a normal user unmounts with fusermount3: apt-get install fuse3)", abs, err)}
 }
 
 func bytesTrim(b []byte) string {
