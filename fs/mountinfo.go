@@ -43,6 +43,8 @@ func checkMountpoint(mnt, dataDir string) error {
 	switch {
 	case errors.Is(err, syscall.ENOTCONN):
 		return fmt.Errorf("%w: %s is a dead FUSE mount (transport endpoint is not connected), left by a process that died; clear it with: fusermount3 -u %s (or umount -l %s as root)", ErrStaleMount, mnt, mnt, mnt)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s: %w (create it first: mkdir -p %s)", mnt, syscall.ENOENT, mnt)
 	case err != nil:
 		return fmt.Errorf("mountpoint %s: %w", mnt, err)
 	case !fi.IsDir():

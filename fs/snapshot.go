@@ -133,6 +133,7 @@ func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle,
 func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 	if f.stored != nil {
 		if fd, err := openStored(f.m, f.stored.Path); err == nil {
+			f.m.engine.SnapshotReused(*f.stored) // for the metrics
 			return &servedFile{f: fd, st: *f.stored}, 0
 		}
 	}

@@ -137,11 +137,11 @@ func (m *mountState) rootStatusText(ctx context.Context) ([]byte, time.Time, err
 	fmt.Fprintf(&b, "\nindexes (%d):\n", len(s.Indexes))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, in := range s.Indexes {
-		fmt.Fprintf(tw, "  %s\t%d documents\t%s\tversion %d\tupdated %s\n", in.UID, in.Documents, task.HumanBytes(in.SizeOnDisk), in.Version, in.UpdatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tversion %d\tupdated %s\n", in.UID, task.Count(in.Documents, "document"), task.HumanBytes(in.SizeOnDisk), in.Version, in.UpdatedAt.Format(time.RFC3339))
 	}
 	tw.Flush()
 	writeTasks(&b, "tasks in flight", s.TasksInFlight)
-	fmt.Fprintf(&b, "\nexports of documents.ndjson: %d files, %s in DATA/tmp/exports\n", s.Exports.Files, task.HumanBytes(s.Exports.Bytes))
+	fmt.Fprintf(&b, "\nexports of documents.ndjson: %s, %s in DATA/tmp/exports\n", task.Count(s.Exports.Files, "file"), task.HumanBytes(s.Exports.Bytes))
 	if len(s.Imports) > 0 {
 		fmt.Fprintf(&b, "\nimports:\n")
 		for _, im := range s.Imports {

@@ -6,26 +6,28 @@ import (
 )
 
 // Sentinel errors. Every error the Store returns that a caller may act on
-// wraps one of these; test with errors.Is.
+// wraps one of these; test with errors.Is. Their texts read after what
+// they are about (`index "movies": not found`) and carry no package
+// prefix: they end up in messages people read (issue 9).
 var (
-	ErrNotFound          = errors.New("index: index not found")
-	ErrExists            = errors.New("index: index already exists")
-	ErrInvalidUID        = errors.New("index: invalid index uid")
-	ErrInvalidDocument   = errors.New("index: invalid document")
-	ErrMalformedPayload  = errors.New("index: malformed payload")
-	ErrMissingPrimaryKey = errors.New("index: missing primary key")
-	ErrInvalidDocumentID = errors.New("index: invalid document id")
-	ErrDocumentNotFound  = errors.New("index: document not found")
-	ErrPrimaryKey        = errors.New("index: primary key cannot be inferred or changed")
-	ErrLocked            = errors.New("index: data dir is in use")
-	ErrDataDirVersion    = errors.New("index: unsupported data dir version")
-	ErrClosed            = errors.New("index: store is closed")
-	ErrCorrupt           = errors.New("index: corrupt index")
-	ErrReadOnly          = errors.New("index: store is read-only")
-	ErrUnsafeDataDir     = errors.New("index: unsafe data dir")
+	ErrNotFound          = errors.New("not found")
+	ErrExists            = errors.New("already exists")
+	ErrInvalidUID        = errors.New("invalid index name")
+	ErrInvalidDocument   = errors.New("invalid document")
+	ErrMalformedPayload  = errors.New("malformed payload")
+	ErrMissingPrimaryKey = errors.New("missing primary key")
+	ErrInvalidDocumentID = errors.New("invalid document id")
+	ErrDocumentNotFound  = errors.New("not found")
+	ErrPrimaryKey        = errors.New("primary key cannot be inferred or changed")
+	ErrLocked            = errors.New("data dir is in use")
+	ErrDataDirVersion    = errors.New("unsupported data dir version")
+	ErrClosed            = errors.New("data dir is closed")
+	ErrCorrupt           = errors.New("corrupt index")
+	ErrReadOnly          = errors.New("data dir is open read-only")
+	ErrUnsafeDataDir     = errors.New("unsafe data dir")
 	// ErrFailed: a database failed a write it cannot undo (pebble's fatal
 	// errors); it refuses writes until idxfs restarts and reopens it.
-	ErrFailed = errors.New("index: database failed")
+	ErrFailed = errors.New("database failed")
 )
 
 // DocumentError is a bad document in a payload.
@@ -57,3 +59,16 @@ func (e *LockedError) Error() string {
 }
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// nameError is an invalid index name or document id: what and why, then
+// nothing more (the sentinel it wraps is its first words).
+type nameError struct {
+	name, reason string
+	err          error
+}
+
+func (e *nameError) Error() string {
+	return fmt.Sprintf("%s %q: %s", e.err, e.name, e.reason)
+}
+
+func (e *nameError) Unwrap() error { return e.err }

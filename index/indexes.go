@@ -241,9 +241,11 @@ func (s *Store) info(h *handle) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("index %q: %w", h.uid, err)
 	}
-	// Pebble keeps the sizes of its files: no directory walk in this path,
-	// which every stat through the mount takes.
-	size := int64(db.Metrics().DiskSpaceUsage())
+	// What du reports (issue 9): pebble's own account disagreed with it.
+	size, err := diskUsage(h.dir)
+	if err != nil {
+		return Info{}, fmt.Errorf("index %q: size on disk: %w", h.uid, err)
+	}
 	return Info{
 		UID:        h.uid,
 		ID:         h.id,

@@ -10,7 +10,7 @@ import (
 // bytes of [A-Za-z0-9_-]. The error wraps ErrInvalidUID and says why.
 func ValidateUID(uid string) error {
 	if reason := checkName(uid, MaxUIDLength); reason != "" {
-		return fmt.Errorf("index uid %q: %s: %w", clip(uid), reason, ErrInvalidUID)
+		return &nameError{name: clip(uid), reason: reason, err: ErrInvalidUID}
 	}
 	return nil
 }
@@ -20,7 +20,7 @@ func ValidateUID(uid string) error {
 // ErrInvalidDocumentID and says why.
 func ValidateDocumentID(id string) error {
 	if reason := checkName(id, MaxDocumentIDLength); reason != "" {
-		return fmt.Errorf("document id %q: %s: %w", clip(id), reason, ErrInvalidDocumentID)
+		return &nameError{name: clip(id), reason: reason, err: ErrInvalidDocumentID}
 	}
 	return nil
 }

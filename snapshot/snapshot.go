@@ -10,13 +10,13 @@ var (
 	// ErrCorrupt: the input is not a valid archive of this format (not gzip,
 	// not tar, truncated, checksum or size mismatch, missing or inconsistent
 	// metadata, forbidden entries, duplicates).
-	ErrCorrupt = errors.New("snapshot: corrupt archive")
+	ErrCorrupt = errors.New("corrupt archive")
 	// ErrIncompatible: a valid-looking archive of a newer format version or
 	// pebble format than this build supports.
-	ErrIncompatible = errors.New("snapshot: incompatible archive")
+	ErrIncompatible = errors.New("incompatible archive")
 	// ErrTooLarge: the archive would expand past the configured limit. (Past
 	// the free disk space, Extract's error wraps syscall.ENOSPC instead.)
-	ErrTooLarge = errors.New("snapshot: archive too large")
+	ErrTooLarge = errors.New("archive too large")
 )
 
 // Format identification written into every archive's metadata.

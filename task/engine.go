@@ -117,6 +117,8 @@ type Engine struct {
 	inFlight map[Kind]map[string]uint64
 	// reserved holds names for imports not yet enqueued (reserve.go).
 	reserved map[string]*Reservation
+	// observers are told of finished tasks and reused snapshots (observe.go).
+	observers []Observer
 
 	hooks hooks // set by tests before Start
 }

@@ -12,19 +12,19 @@ import (
 
 // Sentinel errors of the engine itself.
 var (
-	ErrTaskNotFound = errors.New("task: task not found")
-	ErrFinished     = errors.New("task: task already finished")
-	ErrClosed       = errors.New("task: engine is closed")
-	ErrInvalid      = errors.New("task: invalid request")
+	ErrTaskNotFound = errors.New("not found")
+	ErrFinished     = errors.New("already finished")
+	ErrClosed       = errors.New("the task engine is closed")
+	ErrInvalid      = errors.New("invalid request")
 	// ErrInterrupted is the cause of tasks stopped by a shutdown or found
 	// processing after a crash.
-	ErrInterrupted = errors.New("task: interrupted")
+	ErrInterrupted = errors.New("interrupted")
 	// ErrSnapshotFileNotFound: an import names an archive that is not there.
-	ErrSnapshotFileNotFound = errors.New("task: snapshot file not found")
+	ErrSnapshotFileNotFound = errors.New("no such archive file")
 	// ErrPayloadMissing: a document task's stored payload is gone.
-	ErrPayloadMissing = errors.New("task: payload missing")
+	ErrPayloadMissing = errors.New("the stored documents (payload) are missing")
 	// ErrCanceled: the task a caller waited for was canceled.
-	ErrCanceled = errors.New("task: canceled")
+	ErrCanceled = errors.New("canceled")
 )
 
 // Error is why a task failed: a message for people, a stable code for

@@ -313,15 +313,21 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 			return err
 		},
 	}
-	// The checks are VerifyArchive's too (the same function).
-	md, err := checkArchive(ctx, src, dst, opts, func() { r.prog.at(2, 0, 0) })
+	// The checks are VerifyArchive's too (the same function). read counts
+	// the archive's bytes: a stream's size is known only once it is read.
+	read := &countingReader{r: src}
+	md, err := checkArchive(ctx, read, dst, opts, func() { r.prog.at(2, 0, 0) })
 	if again := restartable(ctx, src); err != nil && again != nil {
 		e.log.Info("import restarts from the complete file: the writer changed bytes already read", "task", r.task.UID, "path", r.req.SnapshotPath)
 		release()
 		release = func() {}
 		os.RemoveAll(dst)
 		r.prog.at(0, 0, 0)
-		md, err = checkArchive(ctx, again, dst, opts, func() { r.prog.at(2, 0, 0) })
+		read = &countingReader{r: again}
+		md, err = checkArchive(ctx, read, dst, opts, func() { r.prog.at(2, 0, 0) })
+	}
+	if d.Size == 0 {
+		d.Size = read.n
 	}
 	if md.IndexUID != "" {
 		d.IndexUID = md.IndexUID
@@ -341,4 +347,16 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 		return fail(err)
 	}
 	return d, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -157,6 +157,9 @@ func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 		attrs = append(attrs, "err", t.Error.Message, "code", t.Error.Code)
 	}
 	e.log.Info("task finished", attrs...)
+	for _, o := range e.observers {
+		o.TaskFinished(*t)
+	}
 	e.pruneLocked()
 }
 

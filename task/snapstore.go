@@ -378,6 +378,9 @@ func (e *Engine) freshOrCreation(ctx context.Context, uid string) (StoredSnapsho
 		return StoredSnapshot{}, tuid, nil
 	}
 	if st, ok, err := e.FreshSnapshot(ctx, uid); err != nil || ok {
+		if ok {
+			e.SnapshotReused(st)
+		}
 		return st, 0, err
 	}
 	t, err := e.Enqueue(ctx, Request{Kind: SingleIndexSnapshotCreation, IndexUID: uid})

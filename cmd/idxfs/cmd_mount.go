@@ -23,6 +23,7 @@ type mountOptions struct {
 	ImportGrace   time.Duration
 	ShutdownGrace time.Duration
 	DebugFUSE     bool
+	MetricsAddr   string
 }
 
 // mountError is a mountpoint that cannot be used.
@@ -49,12 +50,13 @@ func mountCommand(g *globalOptions) *cli.Command {
 			&cli.DurationFlag{Name: "import-grace", Value: fs.DefaultImportGrace, Usage: "how long a committed import/NAME stays visible for cp -a, mv and rsync to set its attributes"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 10 * time.Second, Usage: "how long tasks in flight may finish at shutdown before they are canceled"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request"},
+			metricsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			o := mountOptions{
 				Demo: c.Bool("demo"), AllowOther: c.Bool("allow-other"), ExactStat: c.Bool("exact-stat"),
 				ImportGrace: c.Duration("import-grace"), ShutdownGrace: c.Duration("shutdown-grace"),
-				DebugFUSE: c.Bool("debug-fuse"),
+				DebugFUSE: c.Bool("debug-fuse"), MetricsAddr: c.String("metrics-addr"),
 			}
 			min := 2
 			if o.Demo {
@@ -129,6 +131,12 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 		defer cancel()
 		e.engine.Close(sctx)
 	}
+	stopMetrics, err := startMetrics(o.MetricsAddr, e, g.stdout)
+	if err != nil {
+		stopEngine()
+		return err
+	}
+	defer stopMetrics()
 	if o.Demo && !e.store.Exists(demoIndex) {
 		e.engine.Start()
 		quiet := *e
@@ -209,6 +217,16 @@ func runUnmount(mnt string) error {
 	if err != nil {
 		return err
 	}
+	if os.Geteuid() != 0 {
+		// Without fusermount3 a normal user unmounts nothing: say so
+		// first, whatever the path is.
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return noFusermount(abs, err)
+		}
+	}
+	if err := checkIdxfsMount(abs); err != nil {
+		return err
+	}
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(abs, 0); err != nil {
 			if errors.Is(err, syscall.EBUSY) {
@@ -220,12 +238,16 @@ func runUnmount(mnt string) error {
 	}
 	out, err := exec.Command("fusermount3", "-u", abs).CombinedOutput()
 	if errors.Is(err, exec.ErrNotFound) {
-		return mountError{fmt.Errorf("unmount %s: %w (a normal user unmounts with fusermount3: apt-get install fuse3)", abs, err)}
+		return noFusermount(abs, err)
 	}
 	if err != nil {
 		return mountError{fmt.Errorf("unmount %s: fusermount3: %s", abs, bytesTrim(out))}
 	}
 	return nil
+}
+
+func noFusermount(abs string, err error) error {
+	return mountError{fmt.Errorf("unmount %s: %w (a normal user unmounts with fusermount3: apt-get install fuse3)", abs, err)}
 }
 
 func bytesTrim(b []byte) string {

@@ -257,7 +257,7 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 	}
 	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
 		_, err := e.submit(ctx, w, r)
-		return err
+		return importHint(err, file)
 	})
 }
 
@@ -304,8 +304,8 @@ func runSnapshotVerify(ctx context.Context, g globalOptions, file, tmpDir string
 	for _, f := range md.Files {
 		total += f.Size
 	}
-	fmt.Fprintf(g.stdout, "%s: ok: index %q, %d documents, index version %d, %d files, %s (%s)\n",
-		file, md.IndexUID, md.Documents, md.IndexVersion, len(md.Files), task.HumanBytes(total), human(time.Since(start)))
+	fmt.Fprintf(g.stdout, "%s: ok: index %q, %s, index version %d, %s, %s (%s)\n",
+		file, md.IndexUID, task.Count(md.Documents, "document"), md.IndexVersion, task.Count(len(md.Files), "file"), task.HumanBytes(total), human(time.Since(start)))
 	fmt.Fprintf(g.stdout, "checked as an import checks it: format, sizes and SHA-256 sums, then the database extracted under %s, opened read-only and matching the metadata; extraction removed, nothing imported\n", tmpDir)
 	return nil
 }
@@ -338,7 +338,7 @@ func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bo
 		tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "INDEX\tCREATED\tSIZE\tDOCUMENTS\tVERSION\tPATH")
 		for _, s := range ss {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.IndexUID, s.CreatedAt.Local().Format("2006-01-02 15:04:05"),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.IndexUID, tableTime(s.CreatedAt),
 				task.HumanBytes(s.Size), s.Documents, s.IndexVersion, s.Path)
 		}
 		return tw.Flush()

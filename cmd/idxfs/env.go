@@ -121,7 +121,8 @@ func openEnv(g globalOptions, run bool) (*env, error) { return openEnvMode(g, ru
 
 // openEnvMode is openEnv; with readOnly (commands that only read), nothing
 // in the data dir is written: no recovery, no tmp/ cleanup, no pebble
-// flush; a data dir that does not exist yet is created as for any command.
+// flush; a data dir that does not exist is an error (nothing is created),
+// one without its layout yet gets it as for any command.
 func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
@@ -142,6 +143,9 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 		opts.OnBackgroundError = func(err error) {
 			g.abort(fmt.Errorf("data dir %s: stopped by an error of its database: %w", g.DataDir, err))
 		}
+	}
+	if _, serr := os.Stat(g.DataDir); readOnly && errors.Is(serr, fs.ErrNotExist) {
+		return nil, noDataDir(g.DataDir) // a reading command creates none
 	}
 	st, err := index.Open(g.DataDir, opts)
 	if readOnly && errors.Is(err, fs.ErrNotExist) {
@@ -180,7 +184,7 @@ func (e *env) close(cmdCtx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if n := len(e.engine.List(task.Filter{Statuses: []task.Status{task.Processing}})); n > 0 && ctx.Err() == nil && !e.store.ReadOnly() {
-		fmt.Fprintf(e.g.stderr, "idxfs: waiting for %d task(s) in flight to finish (Ctrl-C stops them)\n", n)
+		fmt.Fprintf(e.g.stderr, "idxfs: waiting for %s in flight to finish (Ctrl-C stops them)\n", task.Count(n, "task"))
 	}
 	e.engine.Close(ctx)
 	return e.store.Close()

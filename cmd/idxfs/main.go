@@ -96,9 +96,7 @@ func exitNow(ctx context.Context, stderr io.Writer) {
 
 // report writes err, if any, as the one line a user sees on stderr.
 func report(w io.Writer, err error) {
-	if err != nil {
-		fmt.Fprintln(w, "idxfs:", err)
-	}
+	reportError(w, err, wantsJSON(os.Args[1:]))
 }
 
 // cliMu serializes urfave/cli: on every run, cli v2 writes to its

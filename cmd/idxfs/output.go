@@ -35,7 +35,7 @@ func summary(t task.Task) string {
 	case task.IndexDeletion:
 		var d task.IndexDeletionDetails
 		_ = t.DecodeDetails(&d)
-		return fmt.Sprintf("deleted index %q with %d documents (task %d%s)", t.IndexUID, deref(d.DeletedDocuments), t.UID, took)
+		return fmt.Sprintf("deleted index %q with %s (task %d%s)", t.IndexUID, task.Count(deref(d.DeletedDocuments), "document"), t.UID, took)
 	case task.DocumentAdditionOrUpdate:
 		var d task.DocumentAdditionDetails
 		_ = t.DecodeDetails(&d)
@@ -43,12 +43,12 @@ func summary(t task.Task) string {
 		if d.ReplaceAll {
 			verb = "replaced all documents with"
 		}
-		return fmt.Sprintf("%s %d documents in %q (%d received, primary key %q, version %d; task %d%s)",
-			verb, deref(d.IndexedDocuments), t.IndexUID, deref(d.ReceivedDocuments), d.PrimaryKey, deref(d.IndexVersion), t.UID, took)
+		return fmt.Sprintf("%s %s in %q (%d received, primary key %q, version %d; task %d%s)",
+			verb, task.Count(deref(d.IndexedDocuments), "document"), t.IndexUID, deref(d.ReceivedDocuments), d.PrimaryKey, deref(d.IndexVersion), t.UID, took)
 	case task.DocumentDeletion:
 		var d task.DocumentDeletionDetails
 		_ = t.DecodeDetails(&d)
-		return fmt.Sprintf("deleted %d of %d documents from %q (task %d%s)", deref(d.DeletedDocuments), d.ProvidedIDs, t.IndexUID, t.UID, took)
+		return fmt.Sprintf("deleted %d of %s from %q (task %d%s)", deref(d.DeletedDocuments), task.Count(d.ProvidedIDs, "document"), t.IndexUID, t.UID, took)
 	case task.SingleIndexSnapshotCreation:
 		var d task.SnapshotCreationDetails
 		_ = t.DecodeDetails(&d)
@@ -56,13 +56,13 @@ func summary(t task.Task) string {
 		if d.Reused {
 			how = "reused (index unchanged since)"
 		}
-		return fmt.Sprintf("snapshot of %q %s: %s, %s, %d documents, index version %d (task %d%s)",
-			t.IndexUID, how, d.Path, task.HumanBytes(d.Size), d.NumberOfDocuments, d.IndexVersion, t.UID, took)
+		return fmt.Sprintf("snapshot of %q %s: %s, %s, %s, index version %d (task %d%s)",
+			t.IndexUID, how, d.Path, task.HumanBytes(d.Size), task.Count(d.NumberOfDocuments, "document"), d.IndexVersion, t.UID, took)
 	case task.SingleIndexSnapshotImport:
 		var d task.SnapshotImportDetails
 		_ = t.DecodeDetails(&d)
-		return fmt.Sprintf("imported %q as %q: %d documents, index version %d (task %d%s)",
-			d.IndexUID, d.NewIndexUID, d.NumberOfDocuments, d.IndexVersion, t.UID, took)
+		return fmt.Sprintf("imported %q as %q: %s, index version %d (task %d%s)",
+			d.IndexUID, d.NewIndexUID, task.Count(d.NumberOfDocuments, "document"), d.IndexVersion, t.UID, took)
 	}
 	return fmt.Sprintf("task %d %s", t.UID, t.Status)
 }
@@ -120,7 +120,7 @@ func printTasks(w io.Writer, ts []task.Task) {
 			errc = t.Error.Code
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.UID, t.Type, t.IndexUID, t.Status, prog,
-			t.EnqueuedAt.Local().Format("2006-01-02 15:04:05"), dur, errc)
+			tableTime(t.EnqueuedAt), dur, errc)
 	}
 	tw.Flush()
 }
@@ -152,7 +152,7 @@ func printIndexes(w io.Writer, ins []index.Info) {
 			pk = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", in.UID, pk, in.Documents, task.HumanBytes(in.SizeOnDisk),
-			in.Version, in.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
+			in.Version, tableTime(in.UpdatedAt))
 	}
 	tw.Flush()
 }
@@ -167,3 +167,8 @@ func human(d time.Duration) string {
 	}
 	return d.Round(10 * time.Millisecond).String()
 }
+
+// tableTime is a time in a table: local, to the second, with its zone
+// ("2026-11-30 14:05:01 UTC"), so that it means one moment wherever it is
+// read (issue 9).
+func tableTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05 MST") }
