@@ -52,10 +52,20 @@ type snapStore struct {
 
 	mu     sync.Mutex
 	newest map[string]StoredSnapshot // index uid → its newest snapshot
+	// writing lists, per index uid, the snapshot creations writing an
+	// archive (claim): a creation of the same index state waits for them.
+	writing map[string][]*writer
+}
+
+// writer is a snapshot creation writing an archive of an index state.
+type writer struct {
+	version   uint64
+	updatedAt time.Time
+	done      chan struct{} // closed when it stored its archive or gave up
 }
 
 func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
-	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}}
+	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("task: snapshot store: %w", err)
 	}
@@ -202,6 +212,10 @@ func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
 func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (StoredSnapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.freshLocked(uid, version, updatedAt)
+}
+
+func (s *snapStore) freshLocked(uid string, version uint64, updatedAt time.Time) (StoredSnapshot, bool) {
 	st, ok := s.newest[uid]
 	if !ok || !st.Holds(version, updatedAt) {
 		return StoredSnapshot{}, false
@@ -212,6 +226,51 @@ func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (Stor
 		return StoredSnapshot{}, false
 	}
 	return st, true
+}
+
+// claim is how a snapshot creation of index uid in state (version,
+// updatedAt) starts: it returns the stored snapshot of that state if there
+// is one, once no other creation is writing one (it waits for those: the
+// first one's archive is then reused, and a second archive of one state
+// never pushes an older version's snapshot out by retention). Otherwise the
+// caller writes the archive, and must call release when it has stored it or
+// given up; until then, claims of the same state wait. ctx ends a wait.
+func (s *snapStore) claim(ctx context.Context, uid string, version uint64, updatedAt time.Time) (st StoredSnapshot, fresh bool, release func(), err error) {
+	for {
+		s.mu.Lock()
+		if st, ok := s.freshLocked(uid, version, updatedAt); ok {
+			s.mu.Unlock()
+			return st, true, nil, nil
+		}
+		var other *writer
+		for _, w := range s.writing[uid] {
+			if w.version == version && w.updatedAt.Equal(updatedAt) {
+				other = w
+			}
+		}
+		if other == nil {
+			w := &writer{version: version, updatedAt: updatedAt, done: make(chan struct{})}
+			s.writing[uid] = append(s.writing[uid], w)
+			s.mu.Unlock()
+			return StoredSnapshot{}, false, func() { s.unclaim(uid, w) }, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return StoredSnapshot{}, false, nil, ctx.Err()
+		}
+	}
+}
+
+func (s *snapStore) unclaim(uid string, w *writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writing[uid] = slices.DeleteFunc(s.writing[uid], func(x *writer) bool { return x == w })
+	if len(s.writing[uid]) == 0 {
+		delete(s.writing, uid)
+	}
+	close(w.done)
 }
 
 // recorded returns the store's record of the file path if it is the newest
