@@ -20,6 +20,8 @@ const SnapshotSuffix = ".idx.snapshot"
 
 // StoredSnapshot is a completed snapshot in DATA/snapshots/indexes/<uid>/.
 type StoredSnapshot struct {
+	ID             string    `json:"id"`      // SnapshotID of its file name
+	ShortID        string    `json:"shortId"` // ID's first ShortIDLen digits
 	Path           string    `json:"path"`
 	Size           int64     `json:"size"`
 	IndexUID       string    `json:"indexUid"`
@@ -77,23 +79,31 @@ func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
 		if !d.IsDir() {
 			continue
 		}
-		names, err := s.names(d.Name())
-		if err != nil {
+		if err := s.loadNewestLocked(d.Name()); err != nil {
 			return nil, err
-		}
-		// The newest readable one; an unreadable file (it should not be
-		// there: files arrive by rename) is logged and passed over.
-		for i := len(names) - 1; i >= 0; i-- {
-			st, err := readStored(filepath.Join(dir, d.Name(), names[i]))
-			if err != nil {
-				log.Warn("unreadable stored snapshot", "path", names[i], "err", err)
-				continue
-			}
-			s.newest[d.Name()] = st
-			break
 		}
 	}
 	return s, nil
+}
+
+// loadNewestLocked records the newest readable snapshot of uid in s.newest,
+// reading its file; an unreadable file (it should not be there: files
+// arrive by rename) is logged and passed over.
+func (s *snapStore) loadNewestLocked(uid string) error {
+	names, err := s.names(uid)
+	if err != nil {
+		return err
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		st, err := readStored(filepath.Join(s.dir, uid, names[i]))
+		if err != nil {
+			s.log.Warn("unreadable stored snapshot", "path", names[i], "err", err)
+			continue
+		}
+		s.newest[uid] = st
+		break
+	}
+	return nil
 }
 
 // checkStoreDir refuses a directory of the store that is not a directory
@@ -202,8 +212,9 @@ func readStored(path string) (StoredSnapshot, error) {
 }
 
 func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
+	id := SnapshotID(filepath.Base(path))
 	return StoredSnapshot{
-		Path: path, Size: size, IndexUID: md.IndexUID, IndexVersion: md.IndexVersion,
+		ID: id, ShortID: id[:ShortIDLen], Path: path, Size: size, IndexUID: md.IndexUID, IndexVersion: md.IndexVersion,
 		IndexUpdatedAt: md.IndexUpdatedAt, Documents: md.Documents, CreatedAt: md.CreatedAt,
 	}
 }
@@ -293,14 +304,18 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		return StoredSnapshot{}, err
 	}
 	dir := filepath.Join(s.dir, uid)
+	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
+	final := filepath.Join(dir, name)
+	// Under s.mu: remove (below) takes an index's directory away when it
+	// empties it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return StoredSnapshot{}, err
 	}
 	if err := checkStoreDir(dir); err != nil {
 		return StoredSnapshot{}, err
 	}
-	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format("20060102T150405.000000Z"), SnapshotSuffix)
-	final := filepath.Join(dir, name)
 	// Link, not rename: it never replaces an existing snapshot.
 	if err := os.Link(tmpPath, final); err != nil {
 		return StoredSnapshot{}, err
@@ -311,8 +326,6 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	}
 	st := stored(final, fi.Size(), md)
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if cur, ok := s.newest[uid]; !ok || cur.CreatedAt.Before(st.CreatedAt) || cur.Path == st.Path {
 		s.newest[uid] = st
 	}
