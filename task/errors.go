@@ -26,9 +26,9 @@ var (
 	// ErrCanceled: the task a caller waited for was canceled.
 	ErrCanceled = errors.New("task: canceled")
 	// ErrStoredSnapshotNotFound: no stored snapshot has the id or path given.
-	ErrStoredSnapshotNotFound = errors.New("task: stored snapshot not found")
+	ErrStoredSnapshotNotFound = errors.New("no such stored snapshot")
 	// ErrAmbiguousSnapshotID: a snapshot id prefix begins several ids.
-	ErrAmbiguousSnapshotID = errors.New("task: ambiguous snapshot id")
+	ErrAmbiguousSnapshotID = errors.New("ambiguous snapshot id")
 )
 
 // Error is why a task failed: a message for people, a stable code for

@@ -90,7 +90,7 @@ func (e *Engine) PruneSnapshots(p PrunePolicy, uid string, dryRun bool) ([]Prune
 	}
 	files, err := e.SnapshotFiles(uid)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("index %q has no snapshots in the store (see `idxfs snapshot list`): %w", uid, ErrStoredSnapshotNotFound)
+		return nil, fmt.Errorf("index %q: %w: it has none in the store (see `idxfs snapshot list`)", uid, ErrStoredSnapshotNotFound)
 	} else if err != nil {
 		return nil, err
 	}

@@ -222,7 +222,7 @@ func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
 		return e.storedFileAt(ref)
 	}
 	if !IsSnapshotID(ref) {
-		return StoredFile{}, fmt.Errorf("%q is neither a file nor a snapshot id (%d to 64 hex digits, as `idxfs snapshot list` prints them): %w", ref, minIDLen, ErrStoredSnapshotNotFound)
+		return StoredFile{}, fmt.Errorf("%s: %w: neither a file nor a snapshot id (%d to 64 hex digits, as `idxfs snapshot list` prints them)", ref, ErrStoredSnapshotNotFound, minIDLen)
 	}
 	files, err := e.SnapshotFiles("")
 	if err != nil {
@@ -236,7 +236,7 @@ func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
 	}
 	switch len(found) {
 	case 0:
-		return StoredFile{}, fmt.Errorf("no stored snapshot has id %s (see `idxfs snapshot list`): %w", ref, ErrStoredSnapshotNotFound)
+		return StoredFile{}, fmt.Errorf("snapshot id %s: %w (see `idxfs snapshot list`)", ref, ErrStoredSnapshotNotFound)
 	case 1:
 		return found[0], nil
 	}
@@ -244,8 +244,8 @@ func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
 	for _, f := range found {
 		names = append(names, f.ID[:ShortIDLen+4]+" "+f.Path)
 	}
-	return StoredFile{}, fmt.Errorf("snapshot id %s is ambiguous: it begins %d ids (%s); give more digits: %w",
-		ref, len(found), strings.Join(names, ", "), ErrAmbiguousSnapshotID)
+	return StoredFile{}, fmt.Errorf("snapshot id %s: %w: it begins %d ids (%s); give more digits",
+		ref, ErrAmbiguousSnapshotID, len(found), strings.Join(names, ", "))
 }
 
 // storedFileAt returns the stored snapshot file at path, which must be in
@@ -259,11 +259,11 @@ func (e *Engine) storedFileAt(path string) (StoredFile, error) {
 	uid, name := filepath.Split(rel)
 	uid = strings.TrimSuffix(uid, "/")
 	if err != nil || !oneName(uid) || !oneName(name) || uid == ".." {
-		return StoredFile{}, fmt.Errorf("%s is not in the snapshot store (%s): %w", path, e.snaps.dir, ErrStoredSnapshotNotFound)
+		return StoredFile{}, fmt.Errorf("%s: %w: not a file of the snapshot store (%s)", path, ErrStoredSnapshotNotFound, e.snaps.dir)
 	}
 	f, err := e.SnapshotFile(uid, name)
 	if err != nil {
-		return StoredFile{}, fmt.Errorf("%s is no stored snapshot: %w", path, ErrStoredSnapshotNotFound)
+		return StoredFile{}, fmt.Errorf("%s: %w", path, ErrStoredSnapshotNotFound)
 	}
 	return f, nil
 }
