@@ -46,9 +46,11 @@ type PruneDecision struct {
 	Removed     bool     `json:"removed"` // it was deleted (false with --dry-run)
 }
 
-// judge applies p to files, which may be of several indexes: oldest first
-// within an index, as SnapshotFiles lists them, the order it returns them in.
-func judge(files []StoredFile, p PrunePolicy) []PruneDecision {
+// Judge applies p to files, which may be of several indexes (each judged on
+// its own), and returns a decision per file, in the order of files. A file's
+// creation time is the one in its name (the store's own record: no archive
+// is read), or its mtime. IndexExists is left to the caller.
+func Judge(files []StoredFile, p PrunePolicy) []PruneDecision {
 	out := make([]PruneDecision, len(files))
 	byIndex := map[string][]int{}
 	for i, f := range files {
@@ -94,14 +96,25 @@ func (e *Engine) PruneSnapshots(p PrunePolicy, uid string, dryRun bool) ([]Prune
 	} else if err != nil {
 		return nil, err
 	}
-	ds := judge(files, p)
+	return Prune(files, p, dryRun, e.store.Exists, e.DeleteSnapshot)
+}
+
+// Prune judges files by p (Judge), records whether each one's index exists,
+// and deletes with del those no rule keeps, unless dryRun. A file that del
+// finds gone already (ErrStoredSnapshotNotFound, os.ErrNotExist) is passed
+// over; any other error stops it.
+func Prune(files []StoredFile, p PrunePolicy, dryRun bool, exists func(uid string) bool, del func(StoredFile) error) ([]PruneDecision, error) {
+	if p.Empty() {
+		return nil, errNoPruneRule
+	}
+	ds := Judge(files, p)
 	for i := range ds {
-		ds[i].IndexExists = e.store.Exists(ds[i].IndexUID)
+		ds[i].IndexExists = exists(ds[i].IndexUID)
 		if ds[i].Keep || dryRun {
 			continue
 		}
-		err := e.DeleteSnapshot(files[i])
-		if errors.Is(err, ErrStoredSnapshotNotFound) {
+		err := del(files[i])
+		if errors.Is(err, ErrStoredSnapshotNotFound) || errors.Is(err, os.ErrNotExist) {
 			continue // gone meanwhile
 		} else if err != nil {
 			return ds, err

@@ -31,7 +31,7 @@ func TestJudge(t *testing.T) {
 	files = append(files, storedAt("gone", base.Add(-100*day)), storedAt("gone", base.Add(-99*day)))
 	kept := func(p PrunePolicy) map[string][]int {
 		out := map[string][]int{}
-		for i, d := range judge(files, p) {
+		for i, d := range Judge(files, p) {
 			if d.Keep != (len(d.Reasons) > 0) {
 				t.Errorf("%+v: keep %v with reasons %v", p, d.Keep, d.Reasons)
 			}
@@ -66,7 +66,7 @@ func TestJudge(t *testing.T) {
 			t.Errorf("%+v keeps a %v, gone %v; want %v, %v", c.p, got["a"], got["gone"], c.a, c.gone)
 		}
 	}
-	ds := judge(files, PrunePolicy{KeepLast: 1, KeepWithin: day})
+	ds := Judge(files, PrunePolicy{KeepLast: 1, KeepWithin: day})
 	if r := ds[9].Reasons; len(r) != 2 || r[0] != "last 1" || r[1] != "within 1d of the newest" {
 		t.Errorf("reasons of the newest: %q", r)
 	}

@@ -228,15 +228,22 @@ func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
 	if err != nil {
 		return StoredFile{}, err
 	}
+	return FindSnapshot(files, ref)
+}
+
+// FindSnapshot returns the one file of files whose id begins with prefix:
+// ErrStoredSnapshotNotFound if none does, ErrAmbiguousSnapshotID (naming
+// them) if several do.
+func FindSnapshot(files []StoredFile, prefix string) (StoredFile, error) {
 	var found []StoredFile
 	for _, f := range files {
-		if strings.HasPrefix(f.ID, ref) {
+		if strings.HasPrefix(f.ID, prefix) {
 			found = append(found, f)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return StoredFile{}, fmt.Errorf("snapshot id %s: %w (see `idxfs snapshot list`)", ref, ErrStoredSnapshotNotFound)
+		return StoredFile{}, fmt.Errorf("snapshot id %s: %w (see `idxfs snapshot list`)", prefix, ErrStoredSnapshotNotFound)
 	case 1:
 		return found[0], nil
 	}
@@ -245,7 +252,7 @@ func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
 		names = append(names, f.ID[:ShortIDLen+4]+" "+f.Path)
 	}
 	return StoredFile{}, fmt.Errorf("snapshot id %s: %w: it begins %d ids (%s); give more digits",
-		ref, ErrAmbiguousSnapshotID, len(found), strings.Join(names, ", "))
+		prefix, ErrAmbiguousSnapshotID, len(found), strings.Join(names, ", "))
 }
 
 // storedFileAt returns the stored snapshot file at path, which must be in

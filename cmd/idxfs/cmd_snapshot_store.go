@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -81,11 +84,88 @@ func snapshotStoreCommands(g *globalOptions) []*cli.Command {
 	}
 }
 
+// storeOps is the snapshot store as delete and prune use it: through the
+// engine on a data dir this command opened, or through the mount's
+// snapshots/ directory when a mount holds the data dir.
+type storeOps struct {
+	files   func() ([]task.StoredFile, error)
+	resolve func(ref string) (task.StoredFile, error)
+	delete  func(task.StoredFile) error
+	exists  func(uid string) bool // whether the index exists
+}
+
+// withStore runs fn on the data dir's snapshot store: opened here, or, if a
+// mount holds the data dir (its LOCK names the mountpoint), through the
+// mount: MOUNT/snapshots/NAME/FILE lists the store and rm deletes from it.
+func withStore(ctx context.Context, g globalOptions, fn func(storeOps) error) error {
+	err := withEnv(ctx, g, false, func(e *env) error {
+		return fn(storeOps{
+			files:   func() ([]task.StoredFile, error) { return e.engine.SnapshotFiles("") },
+			resolve: e.engine.ResolveSnapshot,
+			delete:  e.engine.DeleteSnapshot,
+			exists:  e.store.Exists,
+		})
+	})
+	var le *index.LockedError
+	if !errors.As(err, &le) || le.Holder.Mountpoint == "" {
+		return err
+	}
+	m := le.Holder.Mountpoint
+	ops := storeOps{
+		files:  func() ([]task.StoredFile, error) { return mountStoreFiles(m) },
+		delete: func(f task.StoredFile) error { return os.Remove(f.Path) },
+		exists: func(uid string) bool { _, err := os.Stat(filepath.Join(m, "indexes", uid)); return err == nil },
+	}
+	ops.resolve = func(ref string) (task.StoredFile, error) {
+		files, err := ops.files()
+		if err != nil {
+			return task.StoredFile{}, err
+		}
+		if _, err := os.Lstat(ref); strings.ContainsRune(ref, '/') || err == nil {
+			// A path in the data dir's store or in the mount's snapshots/.
+			abs, _ := filepath.Abs(ref)
+			for _, f := range files {
+				if abs == f.Path || abs == filepath.Join(g.DataDir, "snapshots", "indexes", f.IndexUID, f.Name) {
+					return f, nil
+				}
+			}
+			return task.StoredFile{}, fmt.Errorf("%s: %w: not a file of the snapshot store", ref, task.ErrStoredSnapshotNotFound)
+		}
+		return task.FindSnapshot(files, ref)
+	}
+	return fn(ops)
+}
+
+// mountStoreFiles lists the stored snapshots in MOUNT/snapshots/.
+func mountStoreFiles(mnt string) ([]task.StoredFile, error) {
+	root := filepath.Join(mnt, "snapshots")
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []task.StoredFile
+	for _, d := range dirs {
+		ents, err := os.ReadDir(filepath.Join(root, d.Name()))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		for _, en := range ents {
+			fi, err := en.Info()
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			out = append(out, task.StoredFile{ID: task.SnapshotID(en.Name()), IndexUID: d.Name(), Name: en.Name(),
+				Path: filepath.Join(root, d.Name(), en.Name()), Size: fi.Size(), ModTime: fi.ModTime()})
+		}
+	}
+	return out, nil
+}
+
 func runSnapshotDelete(ctx context.Context, g globalOptions, refs []string, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
+	return withStore(ctx, g, func(st storeOps) error {
 		var files []task.StoredFile
 		for _, ref := range refs {
-			f, err := e.engine.ResolveSnapshot(ref)
+			f, err := st.resolve(ref)
 			if err != nil {
 				return err
 			}
@@ -100,7 +180,7 @@ func runSnapshotDelete(ctx context.Context, g globalOptions, refs []string, asJS
 		}
 		out := []deleted{}
 		for _, f := range files {
-			if err := e.engine.DeleteSnapshot(f); err != nil {
+			if err := st.delete(f); err != nil {
 				return err
 			}
 			out = append(out, deleted{f.ID, f.ID[:task.ShortIDLen], f.IndexUID, f.Path, f.Size})
@@ -115,9 +195,28 @@ func runSnapshotDelete(ctx context.Context, g globalOptions, refs []string, asJS
 	})
 }
 
+// prune applies p to the store's files (of index idx, or all), deleting
+// what no rule keeps unless dry.
+func prune(st storeOps, p task.PrunePolicy, idx string, dry bool) ([]task.PruneDecision, error) {
+	all, err := st.files()
+	if err != nil {
+		return nil, err
+	}
+	var files []task.StoredFile
+	for _, f := range all {
+		if idx == "" || f.IndexUID == idx {
+			files = append(files, f)
+		}
+	}
+	if idx != "" && len(files) == 0 {
+		return nil, fmt.Errorf("index %q: %w: it has none in the store (see `idxfs snapshot list`)", idx, task.ErrStoredSnapshotNotFound)
+	}
+	return task.Prune(files, p, dry, st.exists, st.delete)
+}
+
 func runSnapshotPrune(ctx context.Context, g globalOptions, p task.PrunePolicy, idx string, dry, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
-		ds, err := e.engine.PruneSnapshots(p, idx, dry)
+	return withStore(ctx, g, func(st storeOps) error {
+		ds, err := prune(st, p, idx, dry)
 		if err != nil {
 			return err
 		}
