@@ -125,16 +125,13 @@ func TestPruneDeleteResolve(t *testing.T) {
 			}
 		}
 	}
-	// A prefix of several ids: the shortest common prefix of two of them.
-	a, b := files[0].ID, files[1].ID
-	n := 0
-	for n < len(a) && a[n] == b[n] {
-		n++
+	// A prefix of several ids is ambiguous, and the error names them.
+	twins := []StoredFile{{ID: "abcd1234" + files[0].ID[8:], Path: "/x"}, {ID: "abcd5678" + files[1].ID[8:], Path: "/y"}}
+	if _, err := FindSnapshot(twins, "abcd"); !errors.Is(err, ErrAmbiguousSnapshotID) || !strings.Contains(err.Error(), "/x") || !strings.Contains(err.Error(), "/y") {
+		t.Errorf("ambiguous prefix: %v", err)
 	}
-	if n >= minIDLen {
-		if _, err := e.ResolveSnapshot(a[:n]); !errors.Is(err, ErrAmbiguousSnapshotID) {
-			t.Errorf("ambiguous prefix: %v", err)
-		}
+	if f, err := FindSnapshot(twins, "abcd5"); err != nil || f.Path != "/y" {
+		t.Errorf("unique prefix: %v, %v", f, err)
 	}
 	for _, ref := range []string{"ffffffffffffffff", "zzzz", "/etc/passwd", filepath.Join(filepath.Dir(files[0].Path), "x"+SnapshotSuffix)} {
 		if _, err := e.ResolveSnapshot(ref); !errors.Is(err, ErrStoredSnapshotNotFound) {
