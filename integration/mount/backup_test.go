@@ -28,18 +28,8 @@ func readmeBlock(t *testing.T, name string, oldnew ...string) string {
 	return strings.NewReplacer(oldnew...).Replace(string(m[1]))
 }
 
-func lsNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, en := range ents {
-		out = append(out, en.Name())
-	}
-	return out
-}
+// lsNames lists a directory, as ls does.
+func lsNames(t *testing.T, dir string) []string { return strings.Fields(must(t, "ls", dir)) }
 
 // TestBackupView: the README's backup recipe, rsync -a of MOUNT/backup/ and
 // cp MOUNT/backup/*.tar.gz, copies one verified archive per index and
