@@ -306,18 +306,7 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	dir := filepath.Join(s.dir, uid)
 	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
 	final := filepath.Join(dir, name)
-	// Under s.mu: remove (below) takes an index's directory away when it
-	// empties it.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return StoredSnapshot{}, err
-	}
-	if err := checkStoreDir(dir); err != nil {
-		return StoredSnapshot{}, err
-	}
-	// Link, not rename: it never replaces an existing snapshot.
-	if err := os.Link(tmpPath, final); err != nil {
+	if err := s.link(dir, tmpPath, final); err != nil {
 		return StoredSnapshot{}, err
 	}
 	os.Remove(tmpPath)
@@ -326,6 +315,8 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	}
 	st := stored(final, fi.Size(), md)
 
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if cur, ok := s.newest[uid]; !ok || cur.CreatedAt.Before(st.CreatedAt) || cur.Path == st.Path {
 		s.newest[uid] = st
 	}
@@ -346,6 +337,22 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		}
 	}
 	return st, nil
+}
+
+// link makes the index directory dir if need be and links tmpPath into it
+// as final, under s.mu: DeleteSnapshot takes a directory away when it
+// empties it, and must not in between. Link, not rename: it never replaces
+// an existing snapshot.
+func (s *snapStore) link(dir, tmpPath, final string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := checkStoreDir(dir); err != nil {
+		return err
+	}
+	return os.Link(tmpPath, final)
 }
 
 // list returns the stored snapshots of uid ("" for every index), oldest
