@@ -17,14 +17,17 @@
 //	│   └── NAME                    importFile: the staged bytes (staging.go) and their import (importentry.go)
 //	├── tasks/                      tasksDir (tasks.go): the newest tasks; any task by uid; rm cancels
 //	│   └── UID.json                genFile: one task as JSON
-//	└── snapshots/                  snapshotsDir (snapshots.go): the snapshot store, as the engine lists it
-//	    └── NAME/                   snapshotsIndexDir: the stored snapshots of NAME (deleted indexes' too)
-//	        └── NAME_<time>.idx.snapshot  storedFile: one stored snapshot, read-only
+//	├── snapshots/                  snapshotsDir (snapshots.go): the snapshot store, as the engine lists it
+//	│   └── NAME/                   snapshotsIndexDir: the stored snapshots of NAME (deleted indexes' too); rm deletes one
+//	│       └── NAME_<time>.idx.snapshot  storedFile: one stored snapshot, read-only
+//	└── backup/                     backupDir (backup.go): every index's current snapshot, flat, for rsync and cp
+//	    └── NAME.tar.gz             snapshotFile: the node of indexes/NAME/snapshot.tar.gz (one inode)
 //
 // Every directory node embeds refusingDir and every file node refusingFile
 // (refuse.go), or answers their one call, Setattr, itself (import/ files,
 // documents.ndjson), so that a change it does not make on purpose gets EPERM
-// rather than go-fuse's default.
+// rather than go-fuse's default. The one built-in entry whose rm acts is a
+// stored snapshot in snapshots/NAME/: it deletes it from the store.
 // Inode numbers are stable (ino, attr.go): a kind and a key, such as the
 // index's database id or the stored file's path, so that tools which compare
 // the inode of stat and open (cp) see one file. Modes are nominal modes
@@ -57,7 +60,7 @@
 //     through this mount only, and a re-created NAME is a new inode.
 //   - snapshots/NAME/FILE: entry and attributes dirTimeout; a stored
 //     snapshot never changes.
-//   - everything else, and in particular snapshot.tar.gz, documents.ndjson,
+//   - everything else, and in particular snapshot.tar.gz (and backup/NAME.tar.gz), documents.ndjson,
 //     the status files and import/ entries: 0. Their size changes at open
 //     (DESIGN §4: the kernel must not keep a stale size), and an import
 //     entry's with every write.

@@ -41,6 +41,9 @@ var codeErrno = map[string]syscall.Errno{
 	task.CodeTaskFinished:       syscall.EPERM,
 	task.CodeTaskCanceled:       syscall.ECANCELED,
 	task.CodeEngineClosed:       syscall.ESHUTDOWN,
+	// Snapshot lifecycle (issue 9 item 6).
+	task.CodeStoredSnapshotNotFound: syscall.ENOENT,
+	task.CodeAmbiguousSnapshotID:    syscall.EINVAL,
 }
 
 // toErrno maps err to an errno; EIO is logged once (op names the

@@ -93,6 +93,9 @@ func TestEveryCodeHasAnErrno(t *testing.T) {
 			want[c] = errno
 		}
 	}
+	// Snapshot lifecycle (issue 9 item 6).
+	want[task.CodeStoredSnapshotNotFound] = syscall.ENOENT
+	want[task.CodeAmbiguousSnapshotID] = syscall.EINVAL
 	log := slog.New(slog.DiscardHandler)
 	for _, c := range task.Codes {
 		if _, ok := codeErrno[c]; !ok {

@@ -35,7 +35,7 @@ func TestMountTree(t *testing.T) {
 	f := mountFS(t, map[string]int{"movies": 3, "empty": 0}, nil)
 	perm := f.perm()
 
-	if got, want := f.names(), []string{"import", "indexes", "snapshots", "status", "status.json", "tasks"}; !slices.Equal(got, want) {
+	if got, want := f.names(), []string{"backup", "import", "indexes", "snapshots", "status", "status.json", "tasks"}; !slices.Equal(got, want) {
 		t.Errorf("ls MOUNT = %v, want %v", got, want)
 	}
 	if got, want := f.names("indexes"), []string{"empty", "movies"}; !slices.Equal(got, want) {
@@ -55,12 +55,13 @@ func TestMountTree(t *testing.T) {
 			t.Errorf("%s: mode %o nlink %d, want %o and %d", elem, st.Mode, st.Nlink, syscall.S_IFDIR|0o755&perm, nlink)
 		}
 	}
-	dir(".", 6)
+	dir(".", 7)
 	dir("indexes", 4) // 2 + one per index
 	dir("indexes/movies", 2)
 	dir("import", 2)
 	dir("tasks", 2)
 	dir("snapshots", 2)
+	dir("backup", 2)
 
 	file := func(elem string, mode uint32) syscall.Stat_t {
 		t.Helper()
@@ -81,7 +82,7 @@ func TestMountTree(t *testing.T) {
 	file("indexes/movies/snapshot.tar.gz", 0o444)
 	file("indexes/movies/documents.ndjson", 0o644)
 
-	for _, p := range []string{"nothing", "indexes/nothing", "indexes/movies/nothing", "tasks/nothing", "tasks/99.json", "import/nothing", "snapshots/nothing"} {
+	for _, p := range []string{"nothing", "indexes/nothing", "indexes/movies/nothing", "tasks/nothing", "tasks/99.json", "import/nothing", "snapshots/nothing", "backup/nothing.tar.gz", "backup/movies", "backup/.tar.gz"} {
 		var st syscall.Stat_t
 		if err := syscall.Lstat(f.path(p), &st); err != syscall.ENOENT {
 			t.Errorf("lstat %s: %v, want ENOENT", p, err)
@@ -179,8 +180,8 @@ func TestMountRefusals(t *testing.T) {
 		}
 		return syscall.EPERM
 	}
-	for _, p := range []string{"status", "status.json", "indexes", "import", "tasks", "snapshots",
-		"indexes/movies/status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz"} {
+	for _, p := range []string{"status", "status.json", "indexes", "import", "tasks", "snapshots", "backup",
+		"indexes/movies/status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz", "backup/movies.tar.gz"} {
 		st := f.stat(strings.Split(p, "/")...)
 		isDir := st.Mode&syscall.S_IFMT == syscall.S_IFDIR
 		for _, c := range bintest.NodeCalls {
@@ -195,7 +196,7 @@ func TestMountRefusals(t *testing.T) {
 	// Making entries: refused everywhere but mkdir in indexes/ and create
 	// in import/.
 	link := bintest.Call{Name: "link", Do: func(d string) error { return syscall.Link(f.path("status"), filepath.Join(d, "new")) }}
-	for _, d := range []string{".", "indexes", "indexes/movies", "import", "tasks", "snapshots"} {
+	for _, d := range []string{".", "indexes", "indexes/movies", "import", "tasks", "snapshots", "backup"} {
 		for _, c := range append(bintest.DirCalls, link) {
 			if d == "indexes" && c.Name == "mkdir" || d == "import" && c.Name == "create" {
 				continue
@@ -208,11 +209,11 @@ func TestMountRefusals(t *testing.T) {
 	if got := f.names("indexes"); !slices.Equal(got, []string{"movies"}) {
 		t.Errorf("ls indexes = %v after the refused calls", got)
 	}
-	if got := f.names(); len(got) != 6 {
+	if got := f.names(); len(got) != 7 {
 		t.Errorf("ls MOUNT = %v after the refused calls", got)
 	}
 	// A built-in file cannot be opened for writing.
-	for _, p := range []string{"status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz"} {
+	for _, p := range []string{"status", "indexes/movies/status.json", "indexes/movies/snapshot.tar.gz", "backup/movies.tar.gz"} {
 		if _, err := os.OpenFile(f.path(p), os.O_WRONLY, 0); errnoIn(t, err) != syscall.EACCES {
 			t.Errorf("open %s for writing: %v, want EACCES", p, err)
 		}

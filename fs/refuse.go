@@ -14,7 +14,7 @@ import (
 // EROFS, Mkdir, Setattr and Rename ENOTSUP. So every directory node embeds
 // refusingDir and every file node refusingFile, which refuse each change
 // with EPERM; a node that does act on a call (mkdir and rmdir in indexes/,
-// rm in tasks/ and import/, create and rename in import/, setattr of
+// rm in tasks/, import/ and snapshots/NAME/, create and rename in import/, setattr of
 // import/ files and documents.ndjson) defines its own method, which wins
 // over the embedded one. Extended attributes are switched off for the whole
 // mount (MountOptions.DisableXAttrs): get, set, list and remove answer

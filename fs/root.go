@@ -31,12 +31,13 @@ func (r *rootNode) OnAdd(ctx context.Context) {
 	add("import", &importDir{m: m}, syscall.S_IFDIR)
 	add("tasks", &tasksDir{m: m}, syscall.S_IFDIR)
 	add("snapshots", &snapshotsDir{m: m}, syscall.S_IFDIR)
+	add("backup", &backupDir{m: m}, syscall.S_IFDIR)
 }
 
 var _ = (gofs.NodeGetattrer)((*rootNode)(nil))
 
 func (r *rootNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	r.m.dirAttr(&out.Attr, r.m.started, 6)
+	r.m.dirAttr(&out.Attr, r.m.started, 7)
 	out.SetTimeout(time.Second)
 	return 0
 }

@@ -53,26 +53,34 @@ type servedFile struct {
 
 // lookupSnapshot answers the lookup of snapshot.tar.gz in index in.
 func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return lookupSnapshotFile(ctx, d.m, &d.Inode, in, out)
+}
+
+// lookupSnapshotFile answers the lookup, in parent, of a file that is index
+// in's current snapshot: indexes/NAME/snapshot.tar.gz and backup/NAME.tar.gz.
+// Both are one node (its inode number is the stored file's, or the index
+// state's while pending), so that both names serve one file.
+func lookupSnapshotFile(ctx context.Context, m *mountState, parent *gofs.Inode, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var st task.StoredSnapshot
 	var ok bool
 	var err error
-	if d.m.opts.ExactStat {
-		st, err = d.m.engine.Snapshot(ctx, d.uid)
+	if m.opts.ExactStat {
+		st, err = m.engine.Snapshot(ctx, in.UID)
 		ok = err == nil
 	} else {
-		st, ok, err = d.m.engine.FreshSnapshot(ctx, d.uid)
+		st, ok, err = m.engine.FreshSnapshot(ctx, in.UID)
 	}
 	if err != nil {
-		return nil, toErrno(d.m.log, "lookup", err)
+		return nil, toErrno(m.log, "lookup", err)
 	}
 	if ok {
-		node := &snapshotFile{m: d.m, uid: d.uid, stored: &st}
-		d.m.fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
-		return d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("snapshot", st.Path)}), 0
+		node := &snapshotFile{m: m, uid: in.UID, stored: &st}
+		m.fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
+		return parent.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("snapshot", st.Path)}), 0
 	}
-	d.m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
+	m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	key := fmt.Sprintf("%s/%d/%d", in.ID, in.Version, in.UpdatedAt.UnixNano())
-	return d.NewInode(ctx, &snapshotFile{m: d.m, uid: d.uid}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
+	return parent.NewInode(ctx, &snapshotFile{m: m, uid: in.UID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
 }
 
 var _ = (gofs.NodeGetattrer)((*snapshotFile)(nil))

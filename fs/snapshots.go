@@ -13,7 +13,8 @@ import (
 	"github.com/idxfs/idxfs/task"
 )
 
-// snapshotsDir is MOUNT/snapshots/: a read-only view of the snapshot store,
+// snapshotsDir is MOUNT/snapshots/: a view of the snapshot store, read-only
+// but for rm of a stored snapshot (snapshotsIndexDir.Unlink),
 // as the engine lists it, one directory per index that has stored snapshots
 // (deleted indexes' included: they are backups).
 type snapshotsDir struct {
@@ -104,6 +105,23 @@ func (d *snapshotsIndexDir) Lookup(ctx context.Context, name string, out *fuse.E
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirTimeout)
 	return d.NewInode(ctx, &storedFile{m: d.m, uid: d.uid, name: name, path: sf.Path}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("stored", sf.Path)}), 0
+}
+
+var _ = (gofs.NodeUnlinker)((*snapshotsIndexDir)(nil))
+
+// Unlink deletes a stored snapshot from the store (task.Engine.DeleteSnapshot:
+// unlinked, the directory synced); a reader that has it open reads on. The
+// one built-in entry whose rm does something: only a stored snapshot file
+// can go, anything else there is ENOENT.
+func (d *snapshotsIndexDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	sf, err := d.m.engine.SnapshotFile(d.uid, name)
+	if err != nil {
+		return syscall.ENOENT
+	}
+	if err := d.m.engine.DeleteSnapshot(sf); err != nil {
+		return toErrno(d.m.log, "unlink", err)
+	}
+	return 0
 }
 
 // storedFile is a completed snapshot in the store: an immutable file,

@@ -25,6 +25,10 @@ var (
 	ErrPayloadMissing = errors.New("the stored documents (payload) are missing")
 	// ErrCanceled: the task a caller waited for was canceled.
 	ErrCanceled = errors.New("canceled")
+	// ErrStoredSnapshotNotFound: no stored snapshot has the id or path given.
+	ErrStoredSnapshotNotFound = errors.New("no such stored snapshot")
+	// ErrAmbiguousSnapshotID: a snapshot id prefix begins several ids.
+	ErrAmbiguousSnapshotID = errors.New("ambiguous snapshot id")
 )
 
 // Error is why a task failed: a message for people, a stable code for
@@ -77,6 +81,9 @@ const (
 	CodeTaskFinished      = "task_already_finished" // e.g. cancel of a finished task
 	CodeTaskCanceled      = "task_canceled"         // the task a caller waited for was canceled
 	CodeEngineClosed      = "engine_closed"
+	// Snapshot lifecycle (issue 9 item 6): snapshot delete, prune, import ID.
+	CodeStoredSnapshotNotFound = "stored_snapshot_not_found"
+	CodeAmbiguousSnapshotID    = "ambiguous_snapshot_id"
 )
 
 // classes is the one classification of errors, first match wins. failure:
@@ -117,6 +124,8 @@ var classes = []struct {
 	{ErrFinished, CodeTaskFinished, TypeInvalidRequest, false},
 	{ErrCanceled, CodeTaskCanceled, TypeSystem, false},
 	{ErrClosed, CodeEngineClosed, TypeSystem, false},
+	{ErrStoredSnapshotNotFound, CodeStoredSnapshotNotFound, TypeInvalidRequest, false},
+	{ErrAmbiguousSnapshotID, CodeAmbiguousSnapshotID, TypeInvalidRequest, false},
 }
 
 // Codes lists every code Classify returns, for the tables that map codes to
@@ -129,6 +138,7 @@ var Codes = []string{
 	CodePayloadMissing, CodeInvalidTaskRequest,
 	CodeCallerInterrupted, CodeDataDirUnusable, CodeDocumentNotFound, CodeTaskNotFound,
 	CodeFileNotFound, CodeTaskFinished, CodeTaskCanceled, CodeEngineClosed,
+	CodeStoredSnapshotNotFound, CodeAmbiguousSnapshotID,
 }
 
 // Classify turns any error into its code: a task's recorded failure (an

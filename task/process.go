@@ -160,9 +160,17 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 	if err != nil {
 		return d, err
 	}
-	if s, ok := e.snaps.fresh(uid, info.Version, info.UpdatedAt); ok {
-		return s.details(true), nil
+	// A creation of this state already writing its archive (a second
+	// `snapshot create --no-wait`, or one that started before the index was
+	// released) is waited for, holding the index, and its archive reused.
+	held, fresh, done, err := e.snaps.claim(ctx, uid, info.Version, info.UpdatedAt)
+	if err != nil {
+		return d, err
 	}
+	if fresh {
+		return held.details(true), nil
+	}
+	defer done()
 
 	// The archive is about the size of the index's files (pebble's tables
 	// are compressed already), plus tar and gzip framing.

@@ -20,6 +20,8 @@ const SnapshotSuffix = ".idx.snapshot"
 
 // StoredSnapshot is a completed snapshot in DATA/snapshots/indexes/<uid>/.
 type StoredSnapshot struct {
+	ID             string    `json:"id"`      // SnapshotID of its file name
+	ShortID        string    `json:"shortId"` // ID's first ShortIDLen digits
 	Path           string    `json:"path"`
 	Size           int64     `json:"size"`
 	IndexUID       string    `json:"indexUid"`
@@ -52,10 +54,20 @@ type snapStore struct {
 
 	mu     sync.Mutex
 	newest map[string]StoredSnapshot // index uid → its newest snapshot
+	// writing lists, per index uid, the snapshot creations writing an
+	// archive (claim): a creation of the same index state waits for them.
+	writing map[string][]*writer
+}
+
+// writer is a snapshot creation writing an archive of an index state.
+type writer struct {
+	version   uint64
+	updatedAt time.Time
+	done      chan struct{} // closed when it stored its archive or gave up
 }
 
 func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
-	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}}
+	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("task: snapshot store: %w", err)
 	}
@@ -67,23 +79,31 @@ func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
 		if !d.IsDir() {
 			continue
 		}
-		names, err := s.names(d.Name())
-		if err != nil {
+		if err := s.loadNewestLocked(d.Name()); err != nil {
 			return nil, err
-		}
-		// The newest readable one; an unreadable file (it should not be
-		// there: files arrive by rename) is logged and passed over.
-		for i := len(names) - 1; i >= 0; i-- {
-			st, err := readStored(filepath.Join(dir, d.Name(), names[i]))
-			if err != nil {
-				log.Warn("unreadable stored snapshot", "path", names[i], "err", err)
-				continue
-			}
-			s.newest[d.Name()] = st
-			break
 		}
 	}
 	return s, nil
+}
+
+// loadNewestLocked records the newest readable snapshot of uid in s.newest,
+// reading its file; an unreadable file (it should not be there: files
+// arrive by rename) is logged and passed over.
+func (s *snapStore) loadNewestLocked(uid string) error {
+	names, err := s.names(uid)
+	if err != nil {
+		return err
+	}
+	for i := len(names) - 1; i >= 0; i-- {
+		st, err := readStored(filepath.Join(s.dir, uid, names[i]))
+		if err != nil {
+			s.log.Warn("unreadable stored snapshot", "path", names[i], "err", err)
+			continue
+		}
+		s.newest[uid] = st
+		break
+	}
+	return nil
 }
 
 // checkStoreDir refuses a directory of the store that is not a directory
@@ -192,8 +212,9 @@ func readStored(path string) (StoredSnapshot, error) {
 }
 
 func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
+	id := SnapshotID(filepath.Base(path))
 	return StoredSnapshot{
-		Path: path, Size: size, IndexUID: md.IndexUID, IndexVersion: md.IndexVersion,
+		ID: id, ShortID: id[:ShortIDLen], Path: path, Size: size, IndexUID: md.IndexUID, IndexVersion: md.IndexVersion,
 		IndexUpdatedAt: md.IndexUpdatedAt, Documents: md.Documents, CreatedAt: md.CreatedAt,
 	}
 }
@@ -202,6 +223,10 @@ func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
 func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (StoredSnapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.freshLocked(uid, version, updatedAt)
+}
+
+func (s *snapStore) freshLocked(uid string, version uint64, updatedAt time.Time) (StoredSnapshot, bool) {
 	st, ok := s.newest[uid]
 	if !ok || !st.Holds(version, updatedAt) {
 		return StoredSnapshot{}, false
@@ -212,6 +237,51 @@ func (s *snapStore) fresh(uid string, version uint64, updatedAt time.Time) (Stor
 		return StoredSnapshot{}, false
 	}
 	return st, true
+}
+
+// claim is how a snapshot creation of index uid in state (version,
+// updatedAt) starts: it returns the stored snapshot of that state if there
+// is one, once no other creation is writing one (it waits for those: the
+// first one's archive is then reused, and a second archive of one state
+// never pushes an older version's snapshot out by retention). Otherwise the
+// caller writes the archive, and must call release when it has stored it or
+// given up; until then, claims of the same state wait. ctx ends a wait.
+func (s *snapStore) claim(ctx context.Context, uid string, version uint64, updatedAt time.Time) (st StoredSnapshot, fresh bool, release func(), err error) {
+	for {
+		s.mu.Lock()
+		if st, ok := s.freshLocked(uid, version, updatedAt); ok {
+			s.mu.Unlock()
+			return st, true, nil, nil
+		}
+		var other *writer
+		for _, w := range s.writing[uid] {
+			if w.version == version && w.updatedAt.Equal(updatedAt) {
+				other = w
+			}
+		}
+		if other == nil {
+			w := &writer{version: version, updatedAt: updatedAt, done: make(chan struct{})}
+			s.writing[uid] = append(s.writing[uid], w)
+			s.mu.Unlock()
+			return StoredSnapshot{}, false, func() { s.unclaim(uid, w) }, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return StoredSnapshot{}, false, nil, ctx.Err()
+		}
+	}
+}
+
+func (s *snapStore) unclaim(uid string, w *writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writing[uid] = slices.DeleteFunc(s.writing[uid], func(x *writer) bool { return x == w })
+	if len(s.writing[uid]) == 0 {
+		delete(s.writing, uid)
+	}
+	close(w.done)
 }
 
 // recorded returns the store's record of the file path if it is the newest
@@ -234,16 +304,9 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		return StoredSnapshot{}, err
 	}
 	dir := filepath.Join(s.dir, uid)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return StoredSnapshot{}, err
-	}
-	if err := checkStoreDir(dir); err != nil {
-		return StoredSnapshot{}, err
-	}
-	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format("20060102T150405.000000Z"), SnapshotSuffix)
+	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
 	final := filepath.Join(dir, name)
-	// Link, not rename: it never replaces an existing snapshot.
-	if err := os.Link(tmpPath, final); err != nil {
+	if err := s.link(dir, tmpPath, final); err != nil {
 		return StoredSnapshot{}, err
 	}
 	os.Remove(tmpPath)
@@ -274,6 +337,22 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		}
 	}
 	return st, nil
+}
+
+// link makes the index directory dir if need be and links tmpPath into it
+// as final, under s.mu: DeleteSnapshot takes a directory away when it
+// empties it, and must not in between. Link, not rename: it never replaces
+// an existing snapshot.
+func (s *snapStore) link(dir, tmpPath, final string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := checkStoreDir(dir); err != nil {
+		return err
+	}
+	return os.Link(tmpPath, final)
 }
 
 // list returns the stored snapshots of uid ("" for every index), oldest

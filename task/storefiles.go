@@ -1,6 +1,8 @@
 package task
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -28,6 +30,7 @@ type StoreDir struct {
 // link). Whether it is an archive the store wrote is for OpenStored to say:
 // a file put there by hand is listed here and refused there.
 type StoredFile struct {
+	ID       string // SnapshotID(Name)
 	IndexUID string
 	Name     string // its name in the index's directory
 	Path     string
@@ -158,5 +161,147 @@ func (s *snapStore) file(uid, name string) (StoredFile, error) {
 	} else if err != nil {
 		return StoredFile{}, err
 	}
-	return StoredFile{IndexUID: uid, Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	return StoredFile{ID: SnapshotID(name), IndexUID: uid, Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// storedTimeFormat is the creation time in a stored snapshot's name
+// (UID_TIME.idx.snapshot), in UTC.
+const storedTimeFormat = "20060102T150405.000000Z"
+
+// ShortIDLen is how many digits of a snapshot id `snapshot list` prints.
+const ShortIDLen = 8
+
+// minIDLen is the shortest prefix of an id that ResolveSnapshot takes.
+const minIDLen = 4
+
+// SnapshotID is the id of the stored snapshot file named name: the SHA-256
+// of the name, in hex. The name holds the index uid and the creation time
+// to the microsecond, so the id is stable (it never changes while the file
+// is there, reads nothing but the directory) and tells apart every file the
+// store writes. Any unique prefix of it names the file, as with git and
+// restic.
+func SnapshotID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])
+}
+
+// createdAt is when the stored file f was created, from its name (the
+// store's own record, which needs no archive read), or its mtime for a name
+// the store did not make.
+func (f StoredFile) createdAt() time.Time {
+	base := strings.TrimSuffix(f.Name, SnapshotSuffix)
+	if n := len(storedTimeFormat); len(base) > n && base[len(base)-n-1] == '_' {
+		if t, err := time.Parse(storedTimeFormat, base[len(base)-n:]); err == nil {
+			return t
+		}
+	}
+	return f.ModTime.UTC()
+}
+
+// IsSnapshotID reports whether ref has the form of an id or an id's prefix
+// that ResolveSnapshot looks up: at least minIDLen lowercase hex digits.
+func IsSnapshotID(ref string) bool {
+	if len(ref) < minIDLen || len(ref) > sha256.Size*2 {
+		return false
+	}
+	for _, c := range ref {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ResolveSnapshot finds a stored snapshot file by ref: a path (anything with
+// a '/', or the name of a file that exists) must be a stored snapshot file
+// of the store; anything else is an id or a unique prefix of one (see
+// SnapshotID). A prefix that matches no file is ErrStoredSnapshotNotFound,
+// one that matches several is ErrAmbiguousSnapshotID, naming them.
+func (e *Engine) ResolveSnapshot(ref string) (StoredFile, error) {
+	if _, err := os.Lstat(ref); strings.ContainsRune(ref, '/') || err == nil {
+		return e.storedFileAt(ref)
+	}
+	if !IsSnapshotID(ref) {
+		return StoredFile{}, fmt.Errorf("%s: %w: neither a file nor a snapshot id (%d to 64 hex digits, as `idxfs snapshot list` prints them)", ref, ErrStoredSnapshotNotFound, minIDLen)
+	}
+	files, err := e.SnapshotFiles("")
+	if err != nil {
+		return StoredFile{}, err
+	}
+	return FindSnapshot(files, ref)
+}
+
+// FindSnapshot returns the one file of files whose id begins with prefix:
+// ErrStoredSnapshotNotFound if none does, ErrAmbiguousSnapshotID (naming
+// them) if several do.
+func FindSnapshot(files []StoredFile, prefix string) (StoredFile, error) {
+	var found []StoredFile
+	for _, f := range files {
+		if strings.HasPrefix(f.ID, prefix) {
+			found = append(found, f)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return StoredFile{}, fmt.Errorf("snapshot id %s: %w (see `idxfs snapshot list`)", prefix, ErrStoredSnapshotNotFound)
+	case 1:
+		return found[0], nil
+	}
+	var names []string
+	for _, f := range found {
+		names = append(names, f.ID[:ShortIDLen+4]+" "+f.Path)
+	}
+	return StoredFile{}, fmt.Errorf("snapshot id %s: %w: it begins %d ids (%s); give more digits",
+		prefix, ErrAmbiguousSnapshotID, len(found), strings.Join(names, ", "))
+}
+
+// storedFileAt returns the stored snapshot file at path, which must be in
+// the store's tree: DATA/snapshots/indexes/UID/NAME.
+func (e *Engine) storedFileAt(path string) (StoredFile, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return StoredFile{}, err
+	}
+	rel, err := filepath.Rel(e.snaps.dir, abs)
+	uid, name := filepath.Split(rel)
+	uid = strings.TrimSuffix(uid, "/")
+	if err != nil || !oneName(uid) || !oneName(name) || uid == ".." {
+		return StoredFile{}, fmt.Errorf("%s: %w: not a file of the snapshot store (%s)", path, ErrStoredSnapshotNotFound, e.snaps.dir)
+	}
+	f, err := e.SnapshotFile(uid, name)
+	if err != nil {
+		return StoredFile{}, fmt.Errorf("%s: %w", path, ErrStoredSnapshotNotFound)
+	}
+	return f, nil
+}
+
+// DeleteSnapshot removes the stored snapshot file f from the store: the
+// file is unlinked and the directory synced, so that the removal survives a
+// crash; a reader that has it open reads on (unlink semantics). An index's
+// directory left empty goes too, unless the index exists. A file that is
+// gone already is ErrStoredSnapshotNotFound.
+func (e *Engine) DeleteSnapshot(f StoredFile) error {
+	s := e.snaps
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dir := filepath.Join(s.dir, f.IndexUID)
+	if err := os.Remove(f.Path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", f.Path, ErrStoredSnapshotNotFound)
+	} else if err != nil {
+		return fmt.Errorf("delete snapshot: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("delete snapshot: %w", err)
+	}
+	s.log.Info("deleted stored snapshot", "index", f.IndexUID, "path", f.Path)
+	if cur, ok := s.newest[f.IndexUID]; ok && cur.Path == f.Path {
+		delete(s.newest, f.IndexUID)
+		s.loadNewestLocked(f.IndexUID)
+	}
+	if _, ok := s.newest[f.IndexUID]; !ok && !e.store.Exists(f.IndexUID) {
+		if names, err := s.names(f.IndexUID); err == nil && len(names) == 0 && os.Remove(dir) == nil {
+			syncDir(s.dir)
+		}
+	}
+	return nil
 }

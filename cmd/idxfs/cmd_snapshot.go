@@ -21,7 +21,7 @@ import (
 )
 
 func snapshotCommand(g *globalOptions) *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:  "snapshot",
 		Usage: "create, import, verify, inspect and list single-index snapshots",
 		Subcommands: []*cli.Command{
@@ -44,8 +44,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 			},
 			{
 				Name:      "import",
-				Usage:     "import an archive as an index (named as in the archive, or --as NAME)",
-				ArgsUsage: "FILE|-",
+				Usage:     "import an archive (or a stored snapshot, by id) as an index (named as in the archive, or --as NAME)",
+				ArgsUsage: "FILE|ID|-",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "as", Usage: "the new index's `NAME` (default: the archive's index uid)"},
 					noWaitFlag, jsonFlag,
@@ -111,6 +111,8 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 			},
 		},
 	}
+	cmd.Subcommands = append(cmd.Subcommands, snapshotStoreCommands(g)...)
+	return cmd
 }
 
 func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx, output string) error {
@@ -256,7 +258,11 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 		r.Stream = io.MultiReader(&seen, g.stdin)
 	}
 	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, r)
+		var err error
+		if r.SnapshotPath, err = storedArchive(e, r.SnapshotPath); err != nil {
+			return err
+		}
+		_, err = e.submit(ctx, w, r)
 		return importHint(err, file)
 	})
 }
@@ -336,9 +342,9 @@ func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bo
 			return printJSON(g.stdout, ss)
 		}
 		tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "INDEX\tCREATED\tSIZE\tDOCUMENTS\tVERSION\tPATH")
+		fmt.Fprintln(tw, "ID\tINDEX\tCREATED\tSIZE\tDOCUMENTS\tVERSION\tPATH")
 		for _, s := range ss {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", s.IndexUID, tableTime(s.CreatedAt),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.ShortID, s.IndexUID, tableTime(s.CreatedAt),
 				task.HumanBytes(s.Size), s.Documents, s.IndexVersion, s.Path)
 		}
 		return tw.Flush()

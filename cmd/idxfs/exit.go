@@ -92,4 +92,7 @@ var codeExit = map[string]struct{ failed, call int }{
 	task.CodeTaskFinished:       {exitInvalid, exitInvalid}, // e.g. cancel a task that has finished
 	task.CodeTaskCanceled:       {exitCanceled, exitCanceled},
 	task.CodeEngineClosed:       {exitFailure, exitFailure},
+	// Snapshot lifecycle (issue 9 item 6).
+	task.CodeStoredSnapshotNotFound: {exitNotFound, exitNotFound},
+	task.CodeAmbiguousSnapshotID:    {exitInvalid, exitInvalid},
 }

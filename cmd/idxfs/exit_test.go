@@ -327,6 +327,9 @@ func TestEveryCodeHasAnExit(t *testing.T) {
 			want[c] = e
 		}
 	}
+	// Snapshot lifecycle (issue 9 item 6).
+	want[task.CodeStoredSnapshotNotFound] = exits{4, 4}
+	want[task.CodeAmbiguousSnapshotID] = exits{6, 6}
 	for _, c := range task.Codes {
 		if _, ok := codeExit[c]; !ok {
 			t.Errorf("code %q has no exit code in codeExit", c)
