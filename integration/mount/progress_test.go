@@ -23,6 +23,40 @@ type progressJSON struct {
 	SecondsRemaining *int64  `json:"secondsRemaining"`
 }
 
+// statusJSON is the part of status.json (the root's or an index's) that
+// the tests of progress read.
+type statusJSON struct {
+	TasksInFlight []struct {
+		UID      uint64        `json:"uid"`
+		Type     string        `json:"type"`
+		Status   string        `json:"status"`
+		Progress *progressJSON `json:"progress"`
+	} `json:"tasksInFlight"`
+	Imports []importJSON `json:"imports"`
+}
+
+// importJSON is an entry of the root status's imports.
+type importJSON struct {
+	Name     string        `json:"name"`
+	Size     int64         `json:"size"`
+	Task     uint64        `json:"task"`
+	Progress *progressJSON `json:"progress"`
+}
+
+// readStatus reads and decodes a status.json.
+func readStatus(t *testing.T, path string) statusJSON {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st statusJSON
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, b)
+	}
+	return st
+}
+
 // TestStatusRateAndETA: while a snapshot is being made (slowed down by
 // --snapshot-bwlimit), the index's status shows a rate and a time left,
 // and status.json has bytesPerSecond and secondsRemaining consistent with
@@ -43,21 +77,7 @@ func TestStatusRateAndETA(t *testing.T) {
 	})
 	var p *progressJSON
 	until(t, time.Minute, "status.json to show bytesPerSecond and secondsRemaining", func() bool {
-		var st struct {
-			TasksInFlight []struct {
-				Type     string        `json:"type"`
-				Status   string        `json:"status"`
-				Progress *progressJSON `json:"progress"`
-			} `json:"tasksInFlight"`
-		}
-		b, err := os.ReadFile(e.path("indexes", "big", "status.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &st); err != nil {
-			t.Fatalf("status.json: %v\n%s", err, b)
-		}
-		for _, tk := range st.TasksInFlight {
+		for _, tk := range readStatus(t, e.path("indexes", "big", "status.json")).TasksInFlight {
 			if q := tk.Progress; tk.Type == "singleIndexSnapshotCreation" && tk.Status == "processing" && q != nil &&
 				q.BytesPerSecond != nil && *q.BytesPerSecond > 0 && q.SecondsRemaining != nil {
 				p = q
@@ -126,28 +146,9 @@ func TestImportShowsTotal(t *testing.T) {
 	if _, err := f.Write(raw[:head]); err != nil {
 		t.Fatal(err)
 	}
-	type entry struct {
-		Name     string        `json:"name"`
-		Size     int64         `json:"size"`
-		Task     uint64        `json:"task"`
-		Progress *progressJSON `json:"progress"`
-	}
-	var st struct {
-		TasksInFlight []struct {
-			UID      uint64        `json:"uid"`
-			Type     string        `json:"type"`
-			Progress *progressJSON `json:"progress"`
-		} `json:"tasksInFlight"`
-		Imports []entry `json:"imports"`
-	}
+	var st statusJSON
 	until(t, time.Minute, fmt.Sprintf("status.json to show the import's total (%d bytes)", total), func() bool {
-		b, err := os.ReadFile(e.path("status.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &st); err != nil {
-			t.Fatalf("status.json: %v\n%s", err, b)
-		}
+		st = readStatus(t, e.path("status.json"))
 		for _, tk := range st.TasksInFlight {
 			if tk.Type == "singleIndexSnapshotImport" && tk.Progress != nil && tk.Progress.BytesTotal == total {
 				return true
@@ -155,7 +156,7 @@ func TestImportShowsTotal(t *testing.T) {
 		}
 		return false
 	})
-	var im *entry
+	var im *importJSON
 	for i := range st.Imports {
 		if st.Imports[i].Name == "copy.tar.gz" {
 			im = &st.Imports[i]
