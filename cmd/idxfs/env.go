@@ -124,6 +124,7 @@ func openEnv(g globalOptions, run bool) (*env, error) { return openEnvMode(g, ru
 // in the data dir is written: no recovery, no tmp/ cleanup, no pebble
 // flush; a data dir that does not exist yet is created as for any command.
 func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
+	g.stderr = progress.NewStderr(g.stderr) // log lines print above a progress bar
 	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,12 @@ func (w sizedWriter) GetTermSize() (width, height int, err error) {
 // the latest state that the poll loop stored.
 func (d *Display) bar(w io.Writer, poll Poll) {
 	defer close(d.done)
+	// Drawn from barDelay on: a command that is done at once shows none.
+	select {
+	case <-d.stop:
+		return
+	case <-time.After(barDelay):
+	}
 	var (
 		mu  sync.Mutex
 		cur task.Task
@@ -52,11 +58,8 @@ func (d *Display) bar(w io.Writer, poll Poll) {
 		defer mu.Unlock()
 		return cur
 	}
-	// Drawn from barDelay on: a command that is done at once shows none.
-	delay := make(chan any)
-	timer := time.AfterFunc(barDelay, func() { close(delay) })
-	defer timer.Stop()
-	p := mpb.New(mpb.WithConsoleWriter(sizedWriter{cupwriter.New(w, false)}), mpb.WithRefreshRate(barPoll), mpb.WithRenderDelay(delay))
+	term, guard := unwrap(w)
+	p := mpb.New(mpb.WithConsoleWriter(sizedWriter{cupwriter.New(term, false)}), mpb.WithRefreshRate(barPoll))
 	b := p.New(barScale,
 		mpb.BarStyle().Lbound("[").Filler("=").Tip(">").Padding(" ").Rbound("]"),
 		mpb.BarRemoveOnComplete(),
@@ -64,6 +67,7 @@ func (d *Display) bar(w io.Writer, poll Poll) {
 		// A fixed width, so that the bar does not move as the numbers do.
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return " " + Tail(get()) }, decor.WC{W: tailWidth, C: decor.DindentRight})),
 	)
+	guard.above(p)
 	tick := time.NewTicker(barPoll)
 	defer tick.Stop()
 	for {
@@ -78,12 +82,54 @@ func (d *Display) bar(w io.Writer, poll Poll) {
 		}
 		select {
 		case <-d.stop:
+			guard.above(nil)
 			b.Abort(true) // drop: the bar's line is erased
 			p.Wait()
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// Stderr is the command's stderr, for its logger and messages: what is
+// written to it while a bar is drawn (a log line) is printed above the bar,
+// where the bar's next redraw would otherwise erase it.
+type Stderr struct {
+	w  io.Writer
+	mu sync.Mutex
+	p  *mpb.Progress // the bar's, while one is drawn
+}
+
+// NewStderr wraps w (the process's stderr).
+func NewStderr(w io.Writer) *Stderr { return &Stderr{w: w} }
+
+func (s *Stderr) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p != nil {
+		if n, err := s.p.Write(b); err == nil {
+			return n, nil
+		}
+	}
+	return s.w.Write(b)
+}
+
+// above sends later writes above the bar of p (nil: straight to the
+// terminal again). A nil s does nothing.
+func (s *Stderr) above(p *mpb.Progress) {
+	if s != nil {
+		s.mu.Lock()
+		s.p = p
+		s.mu.Unlock()
+	}
+}
+
+// unwrap returns the writer under w, if w is a *Stderr, and the *Stderr.
+func unwrap(w io.Writer) (io.Writer, *Stderr) {
+	if s, ok := w.(*Stderr); ok {
+		return s.w, s
+	}
+	return w, nil
 }
 
 // Head is the text left of the bar: the step, "3/4 writing archive" (the

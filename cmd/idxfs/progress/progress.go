@@ -65,8 +65,10 @@ func ModeFor(stderr io.Writer, asJSON bool) Mode {
 	return Off
 }
 
-// IsTerminal reports whether w is a terminal.
+// IsTerminal reports whether w (or the writer a *Stderr wraps) is a
+// terminal.
 func IsTerminal(w io.Writer) bool {
+	w, _ = unwrap(w)
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

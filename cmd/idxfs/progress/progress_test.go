@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
@@ -176,7 +177,11 @@ func TestBar(t *testing.T) {
 	go func() { io.Copy(&screen, ptmx); close(read) }()
 
 	f := &fakeTask{}
-	d := Start(Options{Mode: Bar, Out: tty}, func() (task.Task, error) {
+	stderr := NewStderr(tty) // as the command's logger writes
+	if m := ModeFor(stderr, false); m != Bar {
+		t.Fatalf("mode for a wrapped terminal = %v, want Bar", m)
+	}
+	d := Start(Options{Mode: Bar, Out: stderr}, func() (task.Task, error) {
 		f.mu.Lock()
 		f.n = min(f.n, 8) // hold at 45%
 		f.mu.Unlock()
@@ -184,6 +189,11 @@ func TestBar(t *testing.T) {
 	})
 	frame := regexp.MustCompile(`3/4 writing archive +\[=+>? *\] +45\.0% 9\.0 MiB/20\.0 MiB 1\.0 MiB/s ETA 11s`)
 	until(t, "a bar at 45% on the terminal", func() bool { return frame.MatchString(screen.String()) })
+	// A log line while the bar shows is printed above it: the redraws that
+	// follow go up over the bar's line only.
+	fmt.Fprintln(stderr, "level=WARN msg=hello")
+	above := regexp.MustCompile(`level=WARN msg=hello\r?\n3/4 writing archive[^\n]*\n\x1b\[1A\x1b\[J3/4 writing archive`)
+	until(t, "the log line above a redrawn bar", func() bool { return above.MatchString(screen.String()) })
 	d.Stop()
 	tty.Write([]byte("after\n"))
 	until(t, "the line written after the bar", func() bool { return strings.Contains(screen.String(), "after") })
