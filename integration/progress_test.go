@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -38,21 +39,7 @@ func TestProgressBarOnTTY(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	progressSource(h)
-	cmd := h.command(slowSnapshot...)
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	defer ptmx.Close()
-	var screen bytes.Buffer
-	_, err = io.Copy(&screen, ptmx) // until the process exits: EIO
-	if err != nil && !errors.Is(err, syscall.EIO) {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("snapshot create on a terminal: %v\n%q", err, screen.String())
-	}
-	s := strings.ReplaceAll(screen.String(), "\r", "")
+	s := runOnTTY(t, h.command(slowSnapshot...))
 	frame := regexp.MustCompile(`3/4 writing archive +\[[=> ]+\] +\d+\.\d% [\d.]+ [KM]iB/[\d.]+ MiB [\d.]+ [KM]iB/s ETA \d+s`)
 	if !frame.MatchString(s) {
 		t.Errorf("no bar with step, percentage, bytes, rate and ETA on the terminal:\n%q", s)
@@ -64,6 +51,49 @@ func TestProgressBarOnTTY(t *testing.T) {
 	if m == nil || m[1] != m[2] {
 		t.Errorf("the bar is not erased before the summary and the path:\n%q", s[max(len(s)-400, 0):])
 	}
+}
+
+// TestProgressBarImportOnTTY: `snapshot import -` on a terminal, fed by a
+// rate-limited pipe (pv -L), draws a bar in the extracting step with the
+// total of the index's files (from the archive's metadata) and a rate.
+func TestProgressBarImportOnTTY(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "pv")
+	h := newHarness(t)
+	progressSource(h)
+	archive := h.path("big.tgz")
+	h.must("snapshot", "create", "big", "-o", archive)
+	cmd := exec.CommandContext(t.Context(), "bash", "-c", `pv -q -L 1M "$1" | exec "$2" --data-dir "$3" snapshot import - --as copy`,
+		"bash", archive, binary, h.data)
+	cmd.Env = append(os.Environ(), "IDXFS_DATA_DIR=")
+	screen := runOnTTY(t, cmd)
+	frame := regexp.MustCompile(`2/4 extracting +\[[=> ]+\] +\d+\.\d% [\d.]+ [KM]iB/[\d.]+ MiB [\d.]+ [KM]iB/s ETA \d+s`)
+	if !frame.MatchString(screen) {
+		t.Errorf("no bar of the extraction with its total and a rate:\n%q", screen)
+	}
+	if !regexp.MustCompile(`\n\x1b\[1A\x1b\[Jimported "big" as "copy": 3000 documents, index version \d+ \(task \d+, [\d.]+m?s\)\n$`).MatchString(screen) {
+		t.Errorf("the bar is not erased before the summary:\n%q", screen[max(len(screen)-300, 0):])
+	}
+}
+
+// runOnTTY runs cmd with a pseudo-terminal as its stdin, stdout and stderr,
+// and returns what it wrote there, \r removed. It fails t if cmd fails.
+func runOnTTY(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	var screen bytes.Buffer
+	_, err = io.Copy(&screen, ptmx) // until the process exits: EIO
+	if err != nil && !errors.Is(err, syscall.EIO) {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s on a terminal: %v\n%q", strings.Join(cmd.Args, " "), err, screen.String())
+	}
+	return strings.ReplaceAll(screen.String(), "\r", "")
 }
 
 // TestProgressNoTTY: the same command with its output to pipes writes no
