@@ -46,13 +46,18 @@ type queueSummary struct {
 	Processing int `json:"processing"`
 }
 
+// importStatus is one entry of import/. Size is the bytes written to it
+// (the archive, compressed); Progress, while its task processes, is the
+// task's: from the moment the archive's metadata is read, its bytes count
+// the index's files (uncompressed) out of their total.
 type importStatus struct {
-	Name  string `json:"name"`
-	Index string `json:"index,omitempty"`
-	Size  int64  `json:"size"`
-	State string `json:"state"`
-	Task  uint64 `json:"task,omitempty"`
-	Error string `json:"error,omitempty"`
+	Name     string         `json:"name"`
+	Index    string         `json:"index,omitempty"`
+	Size     int64          `json:"size"`
+	State    string         `json:"state"`
+	Task     uint64         `json:"task,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Progress *task.Progress `json:"progress,omitempty"`
 }
 
 // indexStatus is MOUNT/indexes/NAME/status.json.
@@ -107,7 +112,11 @@ func (m *mountState) rootStatus(ctx context.Context) (rootStatus, error) {
 		s.TasksInFlight = append(s.TasksInFlight, t)
 	}
 	for _, e := range m.imports.list() {
-		s.Imports = append(s.Imports, e.status())
+		im := e.status()
+		if t, err := m.engine.Get(im.Task); im.Task != 0 && err == nil && t.Status == task.Processing {
+			im.Progress = t.Progress
+		}
+		s.Imports = append(s.Imports, im)
 	}
 	m.exports.prune()
 	s.Exports.Files, s.Exports.Bytes = m.exports.usage("")
@@ -148,6 +157,9 @@ func (m *mountState) rootStatusText(ctx context.Context) ([]byte, time.Time, err
 			fmt.Fprintf(&b, "  import/%s → %s: %s, %s", im.Name, im.Index, im.State, task.HumanBytes(im.Size))
 			if im.Task != 0 {
 				fmt.Fprintf(&b, ", task %d", im.Task)
+			}
+			if im.Progress != nil {
+				fmt.Fprintf(&b, ", %s", im.Progress.Text())
 			}
 			if im.Error != "" {
 				fmt.Fprintf(&b, ": %s", im.Error)

@@ -318,6 +318,11 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 			}
 			var err error
 			release, err = e.store.Reserve("the extracted index", total)
+			if err == nil {
+				// The total shows from here, not from the first MiB
+				// extracted: a stream written into import/ has no size.
+				r.prog.at(1, 0, total)
+			}
 			return err
 		},
 	}

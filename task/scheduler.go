@@ -50,6 +50,7 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 	ctx, cancel := context.WithCancel(e.baseCtx)
 	ent.cancel = cancel
 	ent.prog.onStep = func() { e.persistStep(ent) }
+	ent.prog.now = e.opts.Now
 	e.running++
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist task start", "task", ent.task.UID, "err", err)
@@ -168,6 +169,7 @@ func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 func finalTask(t Task, st Status, details any, err error, now time.Time) Task {
 	t.Status = st
 	t.FinishedAt = &now
+	t.Progress = t.Progress.finished()
 	if t.StartedAt != nil {
 		d := Duration(now.Sub(*t.StartedAt))
 		t.Duration = &d

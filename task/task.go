@@ -26,11 +26,22 @@ type Task struct {
 
 // Progress is where a processing task stands. A finished task keeps the
 // progress it had when it ended, so a failure shows the step it failed in.
+//
+// BytesDone and BytesTotal count the current step's bytes (for a snapshot
+// or an import: the uncompressed bytes of the index's files; for documents:
+// the payload's). BytesPerSecond is the current step's rate over about the
+// last RateWindow, and SecondsRemaining the time the step needs at that
+// rate for its bytes left: (BytesTotal-BytesDone)/BytesPerSecond, rounded
+// up. Both are there only while the task is processing, in a step that
+// counts bytes (BytesTotal > 0), once it has run for a second; without a
+// rate (0: nothing moved in the window) there is no time left.
 type Progress struct {
-	Steps      []StepProgress `json:"steps"`
-	Percentage float64        `json:"percentage"`
-	BytesDone  int64          `json:"bytesDone"`
-	BytesTotal int64          `json:"bytesTotal"`
+	Steps            []StepProgress `json:"steps"`
+	Percentage       float64        `json:"percentage"`
+	BytesDone        int64          `json:"bytesDone"`
+	BytesTotal       int64          `json:"bytesTotal"`
+	BytesPerSecond   *int64         `json:"bytesPerSecond,omitempty"`
+	SecondsRemaining *int64         `json:"secondsRemaining,omitempty"`
 }
 
 // StepProgress is one level of progress: the current step's name, how many

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/idxfs/idxfs/cmd/idxfs/progress"
 	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
@@ -124,6 +125,7 @@ func openEnv(g globalOptions, run bool) (*env, error) { return openEnvMode(g, ru
 // flush; a data dir that does not exist is an error (nothing is created),
 // one without its layout yet gets it as for any command.
 func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
+	g.stderr = progress.NewStderr(g.stderr) // log lines print above a progress bar
 	log, err := newLogger(g.stderr, g.LogLevel, g.LogFormat)
 	if err != nil {
 		return nil, err
@@ -248,8 +250,10 @@ func (e *env) submit(ctx context.Context, w waitOptions, r task.Request) (task.T
 }
 
 // wait waits for task uid, prints it and turns its failure into an error.
+// While it waits, the task's progress shows as a bar on a terminal, or as
+// JSON status lines with --json (package progress).
 func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
-	t, err := e.engine.Wait(ctx, uid)
+	t, err := e.waitShowing(ctx, w, uid)
 	if err != nil {
 		if ctx.Err() != nil {
 			if _, cerr := e.engine.Cancel(uid); cerr == nil {
@@ -277,6 +281,18 @@ func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, e
 		return t, fmt.Errorf("task %d %s", t.UID, t.Status)
 	}
 	return t, t.Error
+}
+
+// waitShowing is engine.Wait with the progress display on: fed by the
+// engine's live view of the task, and gone before the outcome is printed.
+func (e *env) waitShowing(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
+	opts := progress.Options{Mode: progress.ModeFor(e.g.stderr, w.JSON), Out: e.g.stderr}
+	if w.JSON {
+		opts.Out = w.writer(e.g) // with the final object
+	}
+	d := progress.Start(opts, func() (task.Task, error) { return e.engine.Get(uid) })
+	defer d.Stop()
+	return e.engine.Wait(ctx, uid)
 }
 
 func itoa(u uint64) string { return strconv.FormatUint(u, 10) }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -79,10 +80,7 @@ func TestJSON(t *testing.T) {
 			if r.code != 0 {
 				t.Fatal(r)
 			}
-			var v any
-			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
-				t.Fatalf("stdout is not one JSON value: %v\n%s", err, r.stdout)
-			}
+			v := lastJSON(t, r.stdout)
 			if tt.want == nil {
 				if a, ok := v.([]any); !ok || len(a) != 0 {
 					t.Errorf("got %s, want []", r.stdout)
@@ -103,6 +101,34 @@ func TestJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastJSON returns the one JSON value of stdout, after the status lines
+// that a waiting command writes while its task is in flight (README,
+// Progress): each of those must be one line with "message_type":"status".
+func lastJSON(t *testing.T, stdout string) any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var vs []any
+	for {
+		var v any
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("stdout is not JSON values: %v\n%s", err, stdout)
+		}
+		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		t.Fatalf("no JSON value on stdout: %q", stdout)
+	}
+	lines := strings.SplitN(stdout, "\n", len(vs))
+	for i, v := range vs[:len(vs)-1] {
+		if m, ok := v.(map[string]any); !ok || m["message_type"] != "status" || !json.Valid([]byte(lines[i])) {
+			t.Fatalf("stdout is not one JSON value after status lines: value %d of %d is %v\n%s", i+1, len(vs), v, stdout)
+		}
+	}
+	return vs[len(vs)-1]
 }
 
 // jsonPath returns the value at path ("a.0.b") in v.
