@@ -77,8 +77,8 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writ
 func (s *Store) registeredInfo(h *handle, primaryKey string) Info {
 	info, err := s.info(h)
 	if err != nil {
-		s.log.Warn("reading a new index failed", "index", h.uid, "id", h.id, "err", err)
-		return Info{UID: h.uid, ID: h.id, PrimaryKey: primaryKey, CreatedAt: h.createdAt, UpdatedAt: h.createdAt}
+		s.log.Warn("reading a new index failed", "index", h.uid(), "id", h.id, "err", err)
+		return Info{UID: h.uid(), ID: h.id, PrimaryKey: primaryKey, CreatedAt: h.createdAt, UpdatedAt: h.createdAt}
 	}
 	return info
 }
@@ -119,7 +119,7 @@ func (s *Store) register(uid, id string, with []Writes) (*handle, error) {
 	if err := s.commitMap(uid, &e, with); err != nil {
 		return nil, fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
-	h := &handle{uid: uid, id: id, dir: s.indexDir(id), createdAt: e.CreatedAt}
+	h := newHandle(uid, id, s.indexDir(id), e.CreatedAt)
 	s.mu.Lock()
 	s.indexes[uid] = h
 	s.mu.Unlock()
@@ -159,7 +159,6 @@ func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
 	s.mu.Lock()
 	delete(s.indexes, uid)
 	s.mu.Unlock()
-	// From here on no new operation finds the index; wait for those in flight.
 	if hook := s.hooks.afterMapDelete; hook != nil {
 		if err := hook(); err != nil {
 			h.ops.Wait()
@@ -167,21 +166,29 @@ func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
 			return err
 		}
 	}
+	s.retire(h, uid)
+	s.log.Info("index deleted", "index", uid, "id", h.id)
+	return nil
+}
+
+// retire closes the database of h, which no map entry names any more
+// (deleted, or replaced under uid), once the operations in flight on it
+// are done, and removes its directory. A failure is logged: the index is
+// gone from the map, and the next Open removes an orphan directory.
+func (s *Store) retire(h *handle, uid string) {
+	// No new operation finds h; wait for those in flight.
 	h.ops.Wait()
 	if err := h.close(); err != nil {
-		s.log.Warn("closing a deleted index failed", "index", uid, "err", err)
+		s.log.Warn("closing a retired index database failed", "index", uid, "err", err)
 	}
 	trash := filepath.Join(s.TmpDir(), "delete-"+h.id)
 	if err := renameDurable(h.dir, trash); err != nil {
-		// The index is gone; the next Open removes the orphan directory.
-		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", h.dir, "err", err)
-		return nil
+		s.log.Warn("removing a retired index database's files failed", "index", uid, "path", h.dir, "err", err)
+		return
 	}
 	if err := os.RemoveAll(trash); err != nil {
-		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", trash, "err", err)
+		s.log.Warn("removing a retired index database's files failed", "index", uid, "path", trash, "err", err)
 	}
-	s.log.Info("index deleted", "index", uid, "id", h.id)
-	return nil
 }
 
 // List returns every index, sorted by uid.
@@ -239,13 +246,13 @@ func (s *Store) info(h *handle) (Info, error) {
 	}
 	st, err := readState(db)
 	if err != nil {
-		return Info{}, fmt.Errorf("index %q: %w", h.uid, err)
+		return Info{}, fmt.Errorf("index %q: %w", h.uid(), err)
 	}
 	// Pebble keeps the sizes of its files: no directory walk in this path,
 	// which every stat through the mount takes.
 	size := int64(db.Metrics().DiskSpaceUsage())
 	return Info{
-		UID:        h.uid,
+		UID:        h.uid(),
 		ID:         h.id,
 		PrimaryKey: st.primaryKey,
 		Documents:  st.count,
