@@ -29,12 +29,23 @@ type Reservation struct {
 // the name is reserved or being imported, with index.ErrInvalidUID for a
 // name that is no index name.
 func (e *Engine) Reserve(uid, by string) (*Reservation, error) {
+	return e.reserve(uid, by, false)
+}
+
+// ReserveReplace is Reserve for an import that replaces the index uid
+// (Request.Replace): an index of that name may exist; an import, a rename
+// or a reservation of it is still refused.
+func (e *Engine) ReserveReplace(uid, by string) (*Reservation, error) {
+	return e.reserve(uid, by, true)
+}
+
+func (e *Engine) reserve(uid, by string, replace bool) (*Reservation, error) {
 	if err := index.ValidateUID(uid); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.claimLocked(uid, nil); err != nil {
+	if err := e.claimLocked(uid, nil, replace); err != nil {
 		return nil, err
 	}
 	r := &Reservation{e: e, uid: uid, by: by}
@@ -60,15 +71,25 @@ func (r *Reservation) Release() {
 	})
 }
 
-// claimLocked fails with index.ErrExists if uid is taken by an index, by an
-// import in flight or by a reservation other than own. It is the one test
-// of whether an index name is free to import to.
-func (e *Engine) claimLocked(uid string, own *Reservation) error {
-	if e.store.Exists(uid) {
+// claimLocked fails with index.ErrExists if uid is taken by an index
+// (unless existingOK: an import that replaces it), by an import or a rename
+// in flight or by a reservation other than own. It is the one test of
+// whether an index name is free to import or rename to.
+func (e *Engine) claimLocked(uid string, own *Reservation, existingOK bool) error {
+	if !existingOK && e.store.Exists(uid) {
 		return fmt.Errorf("index %q: %w", uid, index.ErrExists)
 	}
+	return e.pendingLocked(uid, own)
+}
+
+// pendingLocked fails with index.ErrExists if a task in flight (an import,
+// a rename) or a reservation other than own is about to make index uid.
+func (e *Engine) pendingLocked(uid string, own *Reservation) error {
 	if other, ok := e.inFlightLocked(SingleIndexSnapshotImport, uid); ok {
 		return fmt.Errorf("index %q: %w (task %d is importing it)", uid, index.ErrExists, other)
+	}
+	if other, ok := e.inFlightLocked(IndexRename, uid); ok {
+		return fmt.Errorf("index %q: %w (task %d is renaming an index to it)", uid, index.ErrExists, other)
 	}
 	if r := e.reserved[uid]; r != nil && r != own {
 		return fmt.Errorf("index %q: %w (%s is importing it)", uid, index.ErrExists, r.by)
