@@ -287,7 +287,7 @@ func (e *importEntry) start(ctx context.Context, streaming bool) syscall.Errno {
 	name, res := e.name, e.res
 	e.mu.Unlock()
 	t, err := m.engine.Enqueue(ctx, task.Request{
-		Kind: task.SingleIndexSnapshotImport, NewIndexUID: res.Name(), Reservation: res,
+		Kind: task.SingleIndexSnapshotImport, NewIndexUID: res.Name(), Reservation: res, Replace: res.Replace(),
 		SnapshotPath: importPath(name), Stream: e.stage.reader(streaming),
 	})
 	if err != nil {
@@ -530,7 +530,9 @@ func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 
 // committed records the success of e's import: the entry lingers for the
 // grace period, its staged bytes gone (unless it was unlinked meanwhile,
-// too late to stop the import).
+// too late to stop the import). An entry that replaced its index frees the
+// name at once, for the next restore-over (under another spelling: this
+// one lingers).
 func (e *importEntry) committed() {
 	e.mu.Lock()
 	gone := e.state == importGone
@@ -538,7 +540,11 @@ func (e *importEntry) committed() {
 		e.mustLocked(importCommitted)
 		e.size = e.stage.Size()
 	}
+	res := e.res
 	e.mu.Unlock()
+	if res != nil && res.Replace() {
+		res.Release()
+	}
 	e.stage.remove()
 	e.t.m.touchIndexes()
 	if !gone {

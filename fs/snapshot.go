@@ -36,8 +36,8 @@ import (
 type snapshotFile struct {
 	gofs.Inode
 	refusingFile
-	m      *mountState
-	uid    string
+	m *mountState
+	indexRef
 	stored *task.StoredSnapshot // the stored file this node was looked up as; nil for a pending node
 
 	mu  sync.Mutex
@@ -57,22 +57,22 @@ func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.
 	var ok bool
 	var err error
 	if d.m.opts.ExactStat {
-		st, err = d.m.engine.Snapshot(ctx, d.uid)
+		st, err = d.m.engine.Snapshot(ctx, d.uid())
 		ok = err == nil
 	} else {
-		st, ok, err = d.m.engine.FreshSnapshot(ctx, d.uid)
+		st, ok, err = d.m.engine.FreshSnapshot(ctx, d.uid())
 	}
 	if err != nil {
 		return nil, toErrno(d.m.log, "lookup", err)
 	}
 	if ok {
-		node := &snapshotFile{m: d.m, uid: d.uid, stored: &st}
+		node := &snapshotFile{m: d.m, indexRef: d.indexRef, stored: &st}
 		d.m.fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
 		return d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("snapshot", st.Path)}), 0
 	}
 	d.m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	key := fmt.Sprintf("%s/%d/%d", in.ID, in.Version, in.UpdatedAt.UnixNano())
-	return d.NewInode(ctx, &snapshotFile{m: d.m, uid: d.uid}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
+	return d.NewInode(ctx, &snapshotFile{m: d.m, indexRef: d.indexRef}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
 }
 
 var _ = (gofs.NodeGetattrer)((*snapshotFile)(nil))
@@ -87,7 +87,7 @@ func (f *snapshotFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	case f.stored != nil:
 		f.m.fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
 	default:
-		in, err := f.m.store.Get(ctx, f.uid)
+		in, err := f.m.store.Get(ctx, f.uid())
 		if err != nil {
 			return toErrno(f.m.log, "getattr", err)
 		}
@@ -136,7 +136,7 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 			return &servedFile{f: fd, st: *f.stored}, 0
 		}
 	}
-	st, err := f.m.engine.Snapshot(ctx, f.uid)
+	st, err := f.m.engine.Snapshot(ctx, f.uid())
 	if err != nil {
 		// A creation task that failed is EIO whatever its code (DESIGN
 		// §4: its reason is in the task and the status files); errors of
@@ -144,7 +144,7 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 		// index) map by their code.
 		var te *task.Error
 		if errors.As(err, &te) {
-			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid, "err", te.Message, "code", te.Code)
+			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid(), "err", te.Message, "code", te.Code)
 			return nil, syscall.EIO
 		}
 		return nil, toErrno(f.m.log, "open", err)

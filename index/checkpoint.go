@@ -245,7 +245,7 @@ func (s *Store) adopt(ctx context.Context, uid, dir string, replace bool, with [
 	if err := renameDurable(dir, target); err != nil {
 		return Info{}, nil, fmt.Errorf("index %q: adopt: %w", uid, err)
 	}
-	h, err := s.register(uid, id, with)
+	h, err := s.register(uid, id, old, with)
 	if err != nil {
 		if rerr := renameDurable(target, dir); rerr != nil {
 			// Left in indexes/ without a map entry: the next Open removes it.

@@ -23,6 +23,12 @@ type Info struct {
 	Version    uint64    `json:"version"`
 	CreatedAt  time.Time `json:"createdAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Lineage identifies the index across Replace, for as long as the
+	// store is open: the id of the database it was created or first
+	// imported with. Rename and Swap carry it along with the database;
+	// Replace passes it on to the database that takes the name. A deleted
+	// and re-created index has another one.
+	Lineage string `json:"-"`
 }
 
 // Create creates an empty index named uid, with primaryKey if not "". The
@@ -62,7 +68,7 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writ
 		os.RemoveAll(build)
 		return Info{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	h, err := s.register(uid, id, with)
+	h, err := s.register(uid, id, nil, with)
 	if err != nil {
 		os.RemoveAll(dir)
 		return Info{}, err
@@ -112,14 +118,18 @@ func (s *Store) buildEmpty(dir, primaryKey string) (err error) {
 }
 
 // register writes the map entry (synced, with the Writes in with) for a
-// database already in indexes/<id> and adds it to the store. The caller
-// holds createMu.
-func (s *Store) register(uid, id string, with []Writes) (*handle, error) {
+// database already in indexes/<id> and adds it to the store, in place of
+// old if it is not nil (which passes its lineage on). The caller holds
+// createMu.
+func (s *Store) register(uid, id string, old *handle, with []Writes) (*handle, error) {
 	e := mapEntry{ID: id, CreatedAt: now()}
 	if err := s.commitMap(uid, &e, with); err != nil {
 		return nil, fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
 	h := newHandle(uid, id, s.indexDir(id), e.CreatedAt)
+	if old != nil {
+		h.lineage = old.lineage
+	}
 	s.mu.Lock()
 	s.indexes[uid] = h
 	s.mu.Unlock()
@@ -231,6 +241,19 @@ func (s *Store) Get(ctx context.Context, uid string) (Info, error) {
 	return s.info(h)
 }
 
+// NameOf returns the name of the index of the given lineage (Info.Lineage),
+// if it exists.
+func (s *Store) NameOf(lineage string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for uid, h := range s.indexes {
+		if h.lineage == lineage {
+			return uid, true
+		}
+	}
+	return "", false
+}
+
 // Exists reports whether index uid exists.
 func (s *Store) Exists(uid string) bool {
 	s.mu.Lock()
@@ -254,6 +277,7 @@ func (s *Store) info(h *handle) (Info, error) {
 	return Info{
 		UID:        h.uid(),
 		ID:         h.id,
+		Lineage:    h.lineage,
 		PrimaryKey: st.primaryKey,
 		Documents:  st.count,
 		SizeOnDisk: size,

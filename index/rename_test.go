@@ -73,6 +73,9 @@ func TestRename(t *testing.T) {
 		t.Error("b's documents are not a's")
 	}
 	add(t, s, "b", genNDJSON(100, 1, 50)) // writable under its new name
+	if name, ok := s.NameOf(a.Lineage); !ok || name != "b" || info.Lineage != a.Lineage {
+		t.Errorf("NameOf(a's lineage) = %q, %v; b's lineage %q, want a's %q", name, ok, info.Lineage, a.Lineage)
+	}
 	s.Close()
 
 	s = openStore(t, dir)
@@ -226,6 +229,9 @@ func TestReplace(t *testing.T) {
 	r := <-replaced
 	if r.err != nil || !r.replaced || r.info.Documents != 7 {
 		t.Fatalf("Replace = %+v", r)
+	}
+	if r.info.Lineage != old.Lineage || r.info.ID == old.ID {
+		t.Errorf("the new database's lineage %q (id %s), want the old one's %q (id %s)", r.info.Lineage, r.info.ID, old.Lineage, old.ID)
 	}
 	if _, err := os.Stat(s.indexDir(old.ID)); !os.IsNotExist(err) {
 		t.Errorf("the old database remains: %v", err)

@@ -84,6 +84,7 @@ type handle struct {
 	// operations on it go on: read it with uid().
 	name      atomic.Pointer[string]
 	id        string
+	lineage   string // see Info.Lineage
 	dir       string
 	createdAt time.Time // of the map entry: when it was registered
 
@@ -98,7 +99,7 @@ type handle struct {
 }
 
 func newHandle(uid, id, dir string, createdAt time.Time) *handle {
-	h := &handle{id: id, dir: dir, createdAt: createdAt}
+	h := &handle{id: id, lineage: id, dir: dir, createdAt: createdAt}
 	h.setUID(uid)
 	return h
 }

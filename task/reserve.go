@@ -17,10 +17,11 @@ import (
 // released first. The engine is the one place that knows which names are
 // being imported.
 type Reservation struct {
-	e    *Engine
-	uid  string
-	by   string // who holds it, for the error of the one refused
-	once sync.Once
+	e       *Engine
+	uid     string
+	by      string // who holds it, for the error of the one refused
+	replace bool   // made by ReserveReplace
+	once    sync.Once
 }
 
 // Reserve reserves index name uid for by (named in the error of whoever is
@@ -48,13 +49,29 @@ func (e *Engine) reserve(uid, by string, replace bool) (*Reservation, error) {
 	if err := e.claimLocked(uid, nil, replace); err != nil {
 		return nil, err
 	}
-	r := &Reservation{e: e, uid: uid, by: by}
+	r := &Reservation{e: e, uid: uid, by: by, replace: replace}
 	e.reserved[uid] = r
 	return r, nil
 }
 
 // Name returns the reserved index name.
 func (r *Reservation) Name() string { return r.uid }
+
+// Replace reports whether the reservation is for an import that replaces
+// the index of its name (ReserveReplace): its import sets Request.Replace.
+func (r *Reservation) Replace() bool { return r.replace }
+
+// Claimable reports, with Reserve's error, whether Reserve (with replace,
+// ReserveReplace) of uid would succeed now, without reserving it: for a
+// refusal that should come early, before a reservation is due.
+func (e *Engine) Claimable(uid string, replace bool) error {
+	if err := index.ValidateUID(uid); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.claimLocked(uid, nil, replace)
+}
 
 // Release frees the name (once an import that took it over has finished).
 // Releasing twice, or a nil reservation, does nothing.
