@@ -233,7 +233,12 @@ func TestMountReplace(t *testing.T) {
 		t.Fatalf("replace from a good archive: %v", err)
 	}
 	await(2)
-	// rsync's way, under another spelling (the first lingers).
+	// Again, while the first lingers in import/ (the grace period).
+	if err := put("live.replace.tar.gz", good); err != nil {
+		t.Fatalf("a second replace under the same name: %v", err)
+	}
+	await(2)
+	// rsync's way, under another spelling.
 	if err := put(".live.replace.tgz.XyZ789", good); err != nil {
 		t.Fatalf("write of rsync's temporary name for a replace: %v", err)
 	}

@@ -177,6 +177,9 @@ func TestReplaceThroughMount(t *testing.T) {
 	rd.await(t, 2)
 	must(t, "cp", good, e.path("import", "movies.replace.tar.gz"))
 	rd.await(t, 2)
+	// Again at once, while the first copy lingers in import/.
+	must(t, "cp", good, e.path("import", "movies.replace.tar.gz"))
+	rd.await(t, 2)
 	rd.end(t)
 	if e.exportOf("movies") != books {
 		t.Error("after the replace movies does not hold the archive's documents")
