@@ -184,18 +184,7 @@ func TestMountReplace(t *testing.T) {
 	t.Parallel()
 	f := mountFS(t, map[string]int{"src": 30, "live": 4}, nil)
 	good := f.snapshotOf("src")
-	put := func(name string, b []byte) error {
-		t.Helper()
-		fh, err := os.OpenFile(f.path("import", name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		if _, err := fh.Write(b); err != nil {
-			fh.Close()
-			return err
-		}
-		return fh.Close()
-	}
+	put := func(name string, b []byte) error { return os.WriteFile(f.path("import", name), b, 0o644) }
 
 	for _, name := range []string{"live.tar.gz", "live", ".live.tar.gz.AbC123"} {
 		_, err := os.OpenFile(f.path("import", name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

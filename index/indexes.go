@@ -38,21 +38,11 @@ type Info struct {
 // updatedAt. Once the map entry is committed Create returns no error.
 // ErrInvalidUID, ErrExists.
 func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writes) (Info, error) {
-	if err := ValidateUID(uid); err != nil {
+	done, err := s.beginMapChange(ctx, uid)
+	if err != nil {
 		return Info{}, err
 	}
-	if err := s.begin(); err != nil {
-		return Info{}, err
-	}
-	defer s.end()
-	if err := s.writable(); err != nil {
-		return Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	defer done()
 	if s.Exists(uid) {
 		return Info{}, fmt.Errorf("index %q: %w", uid, ErrExists)
 	}
@@ -75,6 +65,31 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writ
 	}
 	s.log.Info("index created", "index", uid, "id", id, "primaryKey", primaryKey)
 	return s.registeredInfo(h, primaryKey), nil
+}
+
+// beginMapChange starts a change of the index map of the given names: it
+// checks them, registers a call in progress, checks that the store may be
+// written and ctx is not done, and takes createMu, so that "exists?" and
+// the change are one step. done ends it.
+func (s *Store) beginMapChange(ctx context.Context, uids ...string) (done func(), err error) {
+	for _, uid := range uids {
+		if err := ValidateUID(uid); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	if err := s.writable(); err != nil {
+		s.end()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		s.end()
+		return nil, err
+	}
+	s.createMu.Lock()
+	return func() { s.createMu.Unlock(); s.end() }, nil
 }
 
 // registeredInfo returns the Info of an index just registered. The index
@@ -142,21 +157,11 @@ func (s *Store) register(uid, id string, old *handle, with []Writes) (*handle, e
 // orphan directory that the next Open removes. Once the map entry is gone
 // Delete no longer heeds ctx and returns no error. ErrNotFound.
 func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
-	if err := ValidateUID(uid); err != nil {
+	done, err := s.beginMapChange(ctx, uid)
+	if err != nil {
 		return err
 	}
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	defer done()
 	s.mu.Lock()
 	h := s.indexes[uid]
 	s.mu.Unlock()

@@ -29,23 +29,11 @@ func (s *Store) Swap(ctx context.Context, a, b string, with ...Writes) error {
 
 // remap is Rename (swap false) and Swap.
 func (s *Store) remap(ctx context.Context, a, b string, swap bool, with []Writes) error {
-	for _, uid := range []string{a, b} {
-		if err := ValidateUID(uid); err != nil {
-			return err
-		}
-	}
-	if err := s.begin(); err != nil {
+	done, err := s.beginMapChange(ctx, a, b)
+	if err != nil {
 		return err
 	}
-	defer s.end()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	defer done()
 	s.mu.Lock()
 	ha, hb := s.indexes[a], s.indexes[b]
 	s.mu.Unlock()

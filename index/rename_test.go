@@ -34,13 +34,21 @@ func docs(t *testing.T, s *Store, uid string) string {
 	return b.String()
 }
 
+// withDocs creates index uid holding n documents of size bytes from id
+// first.
+func withDocs(t *testing.T, s *Store, uid string, first, n, size int) Info {
+	t.Helper()
+	info := mustCreate(t, s, uid, "")
+	add(t, s, uid, genNDJSON(first, n, size))
+	return info
+}
+
 func TestRename(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := openStore(t, dir)
-	a := mustCreate(t, s, "a", "")
-	add(t, s, "a", genNDJSON(1, 10, 50))
+	a := withDocs(t, s, "a", 1, 10, 50)
 	mustCreate(t, s, "c", "")
 	want := docs(t, s, "a")
 	for _, tc := range []struct {
@@ -92,10 +100,8 @@ func TestSwap(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := openStore(t, dir)
-	a := mustCreate(t, s, "a", "")
-	add(t, s, "a", genNDJSON(1, 10, 50))
-	b := mustCreate(t, s, "b", "")
-	add(t, s, "b", genNDJSON(1, 3, 50))
+	a := withDocs(t, s, "a", 1, 10, 50)
+	b := withDocs(t, s, "b", 1, 3, 50)
 	wantA, wantB := docs(t, s, "a"), docs(t, s, "b")
 	if err := s.Swap(ctx, "a", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("swap with a missing index: %v", err)
@@ -130,10 +136,8 @@ func TestSwapKeepsReader(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t, "")
-	mustCreate(t, s, "a", "")
-	add(t, s, "a", genNDJSON(1, 2000, 500)) // more than the export buffer
-	mustCreate(t, s, "b", "")
-	add(t, s, "b", genNDJSON(1, 5, 50))
+	withDocs(t, s, "a", 1, 2000, 500) // more than the export buffer
+	withDocs(t, s, "b", 1, 5, 50)
 	wantA, wantB := docs(t, s, "a"), docs(t, s, "b")
 	w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
 	exported := make(chan error, 1)
@@ -192,11 +196,9 @@ func TestReplace(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := openStore(t, dir)
-	old := mustCreate(t, s, "a", "")
-	add(t, s, "a", genNDJSON(1, 2000, 500))
+	old := withDocs(t, s, "a", 1, 2000, 500)
 	wantOld := docs(t, s, "a")
-	mustCreate(t, s, "src", "")
-	add(t, s, "src", genNDJSON(1, 7, 50))
+	withDocs(t, s, "src", 1, 7, 50)
 	wantNew := docs(t, s, "src")
 	ck := filepath.Join(s.TmpDir(), "ck")
 	if _, err := s.Checkpoint(ctx, "src", ck); err != nil {
@@ -266,10 +268,8 @@ func TestReplaceCrash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		old := mustCreate(t, s, "a", "")
-		add(t, s, "a", genNDJSON(1, 4, 50))
-		mustCreate(t, s, "src", "")
-		add(t, s, "src", genNDJSON(1, 9, 50))
+		old := withDocs(t, s, "a", 1, 4, 50)
+		withDocs(t, s, "src", 1, 9, 50)
 		ck := filepath.Join(t.TempDir(), "ck")
 		if _, err := s.Checkpoint(ctx, "src", ck); err != nil {
 			t.Fatal(err)
