@@ -59,5 +59,5 @@ func (d *backupDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if err != nil {
 		return nil, toErrno(d.m.log, "lookup", err)
 	}
-	return lookupSnapshotFile(ctx, d.m, &d.Inode, in, out)
+	return lookupSnapshotFile(ctx, d.m, &d.Inode, indexRef{store: d.m.store, lineage: in.Lineage, last: in.UID}, in, out)
 }

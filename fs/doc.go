@@ -8,12 +8,12 @@
 //
 //	MOUNT/                          rootNode (root.go): the fixed part of the tree, made at mount
 //	├── status, status.json         genFile (genfile.go, status.go): daemon summary, generated at open
-//	├── indexes/                    indexesDir (indexes.go): mkdir creates an index, rmdir deletes one
-//	│   └── NAME/                   indexDir: one inode per index database (a re-created NAME is another)
+//	├── indexes/                    indexesDir (indexes.go): mkdir creates an index, rmdir deletes one, rename renames or swaps
+//	│   └── NAME/                   indexDir: one inode per index lineage, across renames, swaps and replaces (a re-created NAME is another)
 //	│       ├── snapshot.tar.gz     snapshotFile (snapshot.go): a stored snapshot, or one created at open
 //	│       ├── documents.ndjson    documentsFile (documents.go): an export at read open; O_TRUNC/O_APPEND writes
 //	│       └── status, status.json genFile: the index's summary
-//	├── import/                     importDir (import.go): create NAME imports an archive as index NAME
+//	├── import/                     importDir (import.go): create NAME imports an archive as index NAME (NAME.replace… replaces it)
 //	│   └── NAME                    importFile: the staged bytes (staging.go) and their import (importentry.go)
 //	├── tasks/                      tasksDir (tasks.go): the newest tasks; any task by uid; rm cancels
 //	│   └── UID.json                genFile: one task as JSON
@@ -57,7 +57,8 @@
 //
 //   - MOUNT/ itself: attributes 1s (it never changes).
 //   - indexes/NAME/: entry and attributes dirTimeout (1s); it changes
-//     through this mount only, and a re-created NAME is a new inode.
+//     through this mount only (a rename moves the kernel's dentry itself),
+//     and a re-created NAME is a new inode.
 //   - snapshots/NAME/FILE: entry and attributes dirTimeout; a stored
 //     snapshot never changes.
 //   - everything else, and in particular snapshot.tar.gz (and backup/NAME.tar.gz), documents.ndjson,

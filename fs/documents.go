@@ -27,17 +27,17 @@ import (
 // writer's close waits for the task and reports its failure.
 type documentsFile struct {
 	gofs.Inode
-	m   *mountState
-	uid string
-	id  string
+	m *mountState
+	indexRef
+	id string // the index's lineage
 
 	mu     sync.Mutex
 	served *export // what the newest read open got
 }
 
 func (d *indexDir) lookupDocuments(ctx context.Context, in index.Info, out *fuse.EntryOut) *gofs.Inode {
-	node := &documentsFile{m: d.m, uid: d.uid, id: d.id}
-	ch := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("documents", d.id)})
+	node := &documentsFile{m: d.m, indexRef: d.indexRef, id: d.lineage}
+	ch := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("documents", d.lineage)})
 	ch.Operations().(*documentsFile).attr(in, &out.Attr)
 	return ch
 }
@@ -61,7 +61,7 @@ func (f *documentsFile) attr(in index.Info, a *fuse.Attr) {
 var _ = (gofs.NodeGetattrer)((*documentsFile)(nil))
 
 func (f *documentsFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	in, err := f.m.store.Get(ctx, f.uid)
+	in, err := f.m.store.Get(ctx, f.uid())
 	if err != nil {
 		return toErrno(f.m.log, "getattr", err)
 	}
@@ -86,7 +86,7 @@ func (f *documentsFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fus
 	if size, ok := in.GetSize(); ok {
 		h, isWriter := fh.(*documentsWriter)
 		if !isWriter {
-			f.m.log.Info("truncate of documents.ndjson refused: open it with O_TRUNC (cp, >) to replace the documents", "index", f.uid)
+			f.m.log.Info("truncate of documents.ndjson refused: open it with O_TRUNC (cp, >) to replace the documents", "index", f.uid())
 			return syscall.EPERM
 		}
 		if err := h.stage.Truncate(int64(size)); err != nil {
@@ -102,7 +102,7 @@ func (f *documentsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
 		return f.openWriter(flags)
 	}
-	exp, err := f.m.exports.get(ctx, f.uid)
+	exp, err := f.m.exports.get(ctx, f.uid())
 	if err != nil {
 		return nil, 0, toErrno(f.m.log, "open", err)
 	}
@@ -144,7 +144,7 @@ func (f *documentsFile) openWriter(flags uint32) (gofs.FileHandle, uint32, sysca
 	case flags&syscall.O_TRUNC != 0:
 		replace = true
 	default:
-		f.m.log.Info("open of documents.ndjson for writing refused: use O_TRUNC (cp, >) to replace the documents or O_APPEND (>>) to add them", "index", f.uid)
+		f.m.log.Info("open of documents.ndjson for writing refused: use O_TRUNC (cp, >) to replace the documents or O_APPEND (>>) to add them", "index", f.uid())
 		return nil, 0, syscall.EINVAL
 	}
 	st, err := newStaging(f.m.store.TmpDir(), "documents-*.staging")
@@ -188,7 +188,7 @@ func (h *documentsWriter) Write(ctx context.Context, data []byte, off int64) (ui
 		// DESIGN §5's rule for import/ holds here too: a handle one of whose
 		// writes failed commits nothing, whatever happens before its close.
 		h.failed = toErrno(h.f.m.log, "write", err)
-		h.f.m.log.Warn("documents.ndjson write failed: nothing written through this open will be committed", "op", "write", "index", h.f.uid, "err", err)
+		h.f.m.log.Warn("documents.ndjson write failed: nothing written through this open will be committed", "op", "write", "index", h.f.uid(), "err", err)
 		h.stage.Truncate(0)
 		return 0, h.failed
 	}
@@ -232,14 +232,14 @@ func (h *documentsWriter) Flush(ctx context.Context) syscall.Errno {
 	payload := h.stage
 	payload.f.Close()
 	r := task.Request{
-		Kind: task.DocumentAdditionOrUpdate, IndexUID: h.f.uid,
+		Kind: task.DocumentAdditionOrUpdate, IndexUID: h.f.uid(),
 		DocumentsFile: payload.path, ReplaceAll: h.replace,
 	}
 	h.stage, h.end, h.dirty, h.replace = next, 0, false, false
 	t, errno := m.run(ctx, "flush", r)
 	m.exports.prune()
 	if errno != 0 && t.Error != nil {
-		m.log.Warn("documents.ndjson write failed", "op", "flush", "index", h.f.uid, "task", t.UID, "err", t.Error.Message)
+		m.log.Warn("documents.ndjson write failed", "op", "flush", "index", h.f.uid(), "task", t.UID, "err", t.Error.Message)
 	}
 	return errno
 }

@@ -170,7 +170,8 @@ func TestImportEmpty(t *testing.T) {
 }
 
 // TestImportStates: the entry moves only along the transitions of its
-// state machine; committed and gone are final.
+// state machine; gone is final, committed too but for the revival of a
+// replacing entry (writing again).
 func TestImportStates(t *testing.T) {
 	t.Parallel()
 	m := testMount(t, time.Hour)
@@ -180,6 +181,7 @@ func TestImportStates(t *testing.T) {
 		{importCommitting, importWriting}: true, {importCommitting, importCommitted}: true,
 		{importCommitting, importFailed}: true, {importCommitting, importGone}: true,
 		{importFailed, importCommitting}: true, {importFailed, importGone}: true,
+		{importCommitted, importWriting}: true,
 	}
 	for _, from := range all {
 		for _, to := range all {

@@ -26,7 +26,10 @@ import (
 //
 // committed and gone are final: a committed entry leaves the table after
 // the grace period (or at unlink) and stays committed for the handles and
-// inodes that still point at it.
+// inodes that still point at it. One exception: a committed entry that
+// replaced its index (import/NAME.replace.tar.gz) opened for writing again
+// within the grace period is revived as a new import, writing (a second
+// restore-over, which must not fail because the first one lingers).
 type importState int
 
 const (
@@ -46,6 +49,7 @@ var importNext = map[importState][]importState{
 	importWriting:    {importCommitting, importFailed, importGone},
 	importCommitting: {importWriting, importCommitted, importFailed, importGone},
 	importFailed:     {importCommitting, importGone},
+	importCommitted:  {importWriting}, // revive only
 }
 
 // errImportTransition is a move the state machine does not have.
@@ -159,6 +163,8 @@ func (e *importEntry) openHandle(write, trunc bool) (*importHandle, syscall.Errn
 	e.mu.Lock()
 	var errno syscall.Errno
 	switch {
+	case e.state == importCommitted && write && e.res != nil && e.res.Replace():
+		errno = e.reviveLocked()
 	case e.state == importCommitted && write:
 		errno = syscall.EEXIST
 	case e.state == importCommitted:
@@ -191,6 +197,27 @@ func (e *importEntry) openHandle(write, trunc bool) (*importHandle, syscall.Errn
 		}
 	}
 	return h, 0
+}
+
+// reviveLocked makes e, committed after replacing its index, a new import
+// that replaces it again: a new reservation of the name and a new staging
+// file. EEXIST if the name is being imported or renamed to meanwhile.
+func (e *importEntry) reviveLocked() syscall.Errno {
+	idx := e.res.Name()
+	res, errno := e.t.reserve("open", e.name, idx, true)
+	if errno != 0 {
+		return errno
+	}
+	st, err := newStaging(e.t.m.store.TmpDir(), "import-*.staging")
+	if err != nil {
+		res.Release()
+		return toErrno(e.t.m.log, "open", err)
+	}
+	e.mustLocked(importWriting)
+	e.res.Release() // released at commit already; idempotent
+	e.res, e.stage = res, st
+	e.task, e.failure, e.note, e.size = 0, nil, "", 0
+	return 0
 }
 
 // write stages data written through h and, for a final name, starts the
@@ -267,7 +294,7 @@ func (e *importEntry) start(ctx context.Context, streaming bool) syscall.Errno {
 	name, res := e.name, e.res
 	e.mu.Unlock()
 	t, err := m.engine.Enqueue(ctx, task.Request{
-		Kind: task.SingleIndexSnapshotImport, NewIndexUID: res.Name(), Reservation: res,
+		Kind: task.SingleIndexSnapshotImport, NewIndexUID: res.Name(), Reservation: res, Replace: res.Replace(),
 		SnapshotPath: importPath(name), Stream: e.stage.reader(streaming),
 	})
 	if err != nil {
@@ -510,7 +537,9 @@ func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 
 // committed records the success of e's import: the entry lingers for the
 // grace period, its staged bytes gone (unless it was unlinked meanwhile,
-// too late to stop the import).
+// too late to stop the import). An entry that replaced its index frees the
+// name at once, for the next restore-over (under another spelling: this
+// one lingers).
 func (e *importEntry) committed() {
 	e.mu.Lock()
 	gone := e.state == importGone
@@ -518,8 +547,12 @@ func (e *importEntry) committed() {
 		e.mustLocked(importCommitted)
 		e.size = e.stage.Size()
 	}
+	res, stage := e.res, e.stage
 	e.mu.Unlock()
-	e.stage.remove()
+	if res != nil && res.Replace() {
+		res.Release()
+	}
+	stage.remove()
 	e.t.m.touchIndexes()
 	if !gone {
 		e.t.expireLater(e)

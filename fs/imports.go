@@ -44,9 +44,48 @@ func importIndexName(name string) string {
 	return name
 }
 
+// replaceMark, at the end of a name's stem (import/NAME.replace.tar.gz,
+// import/NAME.replace), makes its import replace index NAME if it exists:
+// the restore-over spelling. A "." is in no index name, so the spelling
+// names no index of its own.
+const replaceMark = ".replace"
+
+// replaceSuffix is the spelling the hints show.
+const replaceSuffix = replaceMark + ".tar.gz"
+
+// importTarget returns the index an entry named name imports to and
+// whether its import replaces that index.
+func importTarget(name string) (idx string, replace bool) {
+	idx = importIndexName(name)
+	if stem, ok := strings.CutSuffix(idx, replaceMark); ok && stem != "" {
+		return stem, true
+	}
+	return idx, false
+}
+
 // isTempName reports whether name is a temporary name (".name.XXXXXX" as
 // rsync writes): it is committed when renamed to a final name, not at close.
 func isTempName(name string) bool { return strings.HasPrefix(name, ".") }
+
+// rsyncTemp matches the temporary name rsync writes a file NAME as:
+// ".NAME.XXXXXX", six letters or digits.
+var rsyncTemp = regexp.MustCompile(`^\.(.+)\.[A-Za-z0-9]{6}$`)
+
+// finalName returns the name a temporary name will be renamed to, if it
+// has rsync's pattern.
+func finalName(temp string) (string, bool) {
+	m := rsyncTemp.FindStringSubmatch(temp)
+	if m == nil || isTempName(m[1]) {
+		return "", false
+	}
+	return m[1], true
+}
+
+// replaceHowTo says how to replace index idx, for the refusal of an import
+// onto it.
+func replaceHowTo(idx string) string {
+	return fmt.Sprintf("to replace index %[1]s, copy the archive to import/%[1]s%[2]s (or: idxfs snapshot import FILE --as %[1]s --replace)", idx, replaceSuffix)
+}
 
 // importPath is how tasks name an archive that arrives through the mount.
 func importPath(name string) string { return "import/" + name }
@@ -105,31 +144,66 @@ func (t *importTable) list() []*importEntry {
 	return out
 }
 
-// reserve asks the engine for index name idx for entry name: EEXIST if an
-// index or an import of that name exists.
-func (t *importTable) reserve(op, name, idx string) (*task.Reservation, syscall.Errno) {
-	res, err := t.m.engine.Reserve(idx, importPath(name))
-	if errors.Is(err, index.ErrExists) {
-		t.m.log.Info("import refused: the index exists or is being imported", "op", op, "path", importPath(name), "index", idx)
-		return nil, syscall.EEXIST
+// reserve asks the engine for index name idx for entry name (to replace
+// the index of that name if replace): EEXIST if an index (unless replace)
+// or an import of that name exists.
+func (t *importTable) reserve(op, name, idx string, replace bool) (*task.Reservation, syscall.Errno) {
+	reserve := t.m.engine.Reserve
+	if replace {
+		reserve = t.m.engine.ReserveReplace
 	}
+	res, err := reserve(idx, importPath(name))
 	if err != nil {
-		return nil, toErrno(t.m.log, op, err)
+		return nil, t.refused(op, name, idx, replace, err)
 	}
 	return res, 0
+}
+
+// refused is the errno of an import of entry name that the engine refused
+// with err, logged with the way to replace an index that exists.
+func (t *importTable) refused(op, name, idx string, replace bool, err error) syscall.Errno {
+	if !errors.Is(err, index.ErrExists) {
+		return toErrno(t.m.log, op, err)
+	}
+	if !replace && t.m.store.Exists(idx) {
+		t.m.log.Info("import refused: the index exists; "+replaceHowTo(idx), "op", op, "path", importPath(name), "index", idx)
+	} else {
+		t.m.log.Info("import refused: the index is being imported or renamed to", "op", op, "path", importPath(name), "index", idx, "err", err)
+	}
+	return syscall.EEXIST
+}
+
+// earlyRefusal refuses, at its create, a temporary name that will be
+// renamed to a final name whose import would be refused (rsync's
+// .NAME.XXXXXX onto an existing index): before any byte is sent.
+func (t *importTable) earlyRefusal(name string) syscall.Errno {
+	final, ok := finalName(name)
+	if !ok {
+		return 0
+	}
+	idx, replace := importTarget(final)
+	if index.ValidateUID(idx) != nil {
+		return 0 // refused at the rename, which says why
+	}
+	if err := t.m.engine.Claimable(idx, replace); err != nil {
+		return t.refused("create", name, idx, replace, err)
+	}
+	return 0
 }
 
 // create makes a new entry and its first write handle, which owns it:
 // EEXIST if the name or its index is taken, EINVAL for a name that makes no
 // index name.
 func (t *importTable) create(name string, mode uint32) (*importEntry, *importHandle, syscall.Errno) {
-	idx := ""
+	idx, replace := "", false
 	if !isTempName(name) {
-		idx = importIndexName(name)
+		idx, replace = importTarget(name)
 		if err := index.ValidateUID(idx); err != nil {
 			t.m.log.Warn("import refused", "op", "create", "path", importPath(name), "err", err)
 			return nil, nil, syscall.EINVAL
 		}
+	} else if errno := t.earlyRefusal(name); errno != 0 {
+		return nil, nil, errno
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -142,7 +216,7 @@ func (t *importTable) create(name string, mode uint32) (*importEntry, *importHan
 	var res *task.Reservation
 	if idx != "" {
 		var errno syscall.Errno
-		if res, errno = t.reserve("create", name, idx); errno != 0 {
+		if res, errno = t.reserve("create", name, idx, replace); errno != 0 {
 			return nil, nil, errno
 		}
 	}
@@ -196,7 +270,7 @@ func (t *importTable) fail(e *importEntry, errno syscall.Errno) {
 // .NAME.XXXXXX → NAME): it waits for the import and returns its errno; on
 // failure the entry keeps its temporary name, for the tool to remove.
 func (t *importTable) rename(ctx context.Context, e *importEntry, newName string) syscall.Errno {
-	idx := importIndexName(newName)
+	idx, _ := importTarget(newName)
 	if isTempName(newName) {
 		return t.move(e, newName, "")
 	}
@@ -231,8 +305,9 @@ func (t *importTable) rename(ctx context.Context, e *importEntry, newName string
 	return 0
 }
 
-// move renames entry e to newName importing to idx, reserving idx and
-// releasing the index it imported to.
+// move renames entry e to newName importing to idx (as newName says:
+// replacing it or not), reserving idx and releasing the index it imported
+// to.
 func (t *importTable) move(e *importEntry, newName, idx string) syscall.Errno {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -242,7 +317,8 @@ func (t *importTable) move(e *importEntry, newName, idx string) syscall.Errno {
 	var res *task.Reservation
 	if idx != "" {
 		var errno syscall.Errno
-		if res, errno = t.reserve("rename", newName, idx); errno != 0 {
+		_, replace := importTarget(newName)
+		if res, errno = t.reserve("rename", newName, idx, replace); errno != 0 {
 			return errno
 		}
 	}
@@ -268,11 +344,11 @@ func (t *importTable) drop(e *importEntry) {
 	if e.state != importGone && e.state != importCommitted {
 		e.mustLocked(importGone)
 	}
-	res := e.res
+	res, stage := e.res, e.stage
 	e.mu.Unlock()
 	t.stopTimerLocked(e)
 	t.mu.Unlock()
-	e.stage.remove()
+	stage.remove()
 	res.Release()
 }
 

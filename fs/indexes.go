@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"time"
 
@@ -46,13 +47,15 @@ func (d *indexesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 }
 
 // child returns the directory node of index in, the same for as long as the
-// index is the same (a re-created index of the same name gets a new one).
+// index is the same: across a rename, a swap and a replace (index.Info's
+// Lineage), but a re-created index of the same name gets a new one.
 func (d *indexesDir) child(ctx context.Context, in index.Info, out *fuse.EntryOut) *gofs.Inode {
 	d.m.dirAttr(&out.Attr, in.UpdatedAt, 2)
 	out.SetEntryTimeout(dirTimeout)
 	out.SetAttrTimeout(dirTimeout)
-	return d.NewInode(ctx, &indexDir{m: d.m, uid: in.UID, id: in.ID},
-		gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("index", in.ID)})
+	ref := indexRef{store: d.m.store, lineage: in.Lineage, last: in.UID}
+	return d.NewInode(ctx, &indexDir{m: d.m, indexRef: ref},
+		gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: ino("index", in.Lineage)})
 }
 
 var _ = (gofs.NodeReaddirer)((*indexesDir)(nil))
@@ -64,7 +67,7 @@ func (d *indexesDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 	}
 	es := make([]fuse.DirEntry, 0, len(ins))
 	for _, in := range ins {
-		es = append(es, fuse.DirEntry{Name: in.UID, Mode: syscall.S_IFDIR, Ino: ino("index", in.ID)})
+		es = append(es, fuse.DirEntry{Name: in.UID, Mode: syscall.S_IFDIR, Ino: ino("index", in.Lineage)})
 	}
 	return gofs.NewListDirStream(es), 0
 }
@@ -96,6 +99,57 @@ func (d *indexesDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return 0
 }
 
+// The flags of renameat2(2).
+const (
+	renameNoReplace = 1 // RENAME_NOREPLACE
+	renameExchange  = 2 // RENAME_EXCHANGE
+)
+
+var _ = (gofs.NodeRenamer)((*indexesDir)(nil))
+
+// Rename renames index name to newName (mv, rename(2)), or with
+// RENAME_EXCHANGE swaps the two (renameat2(2)), and waits for the task.
+// Both are one step: readers of either name never find it missing, and
+// a reader with a file of the index open goes on reading it. A rename onto
+// an existing index is refused, ENOTEMPTY (EEXIST with RENAME_NOREPLACE),
+// with a log line that says how to replace one; so is a move into an
+// index directory (EPERM): indexes do not nest.
+func (d *indexesDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	log := d.m.log.With("op", "rename", "index", name, "to", newName)
+	if _, ok := newParent.(*indexesDir); !ok {
+		log.Info("rename refused: an index cannot move into another directory; " + replaceHint(name, newName))
+		return syscall.EPERM
+	}
+	if flags&^uint32(renameNoReplace|renameExchange) != 0 || flags == renameNoReplace|renameExchange {
+		return syscall.EINVAL
+	}
+	if flags&renameExchange != 0 {
+		if _, errno := d.m.run(ctx, "rename", task.Request{Kind: task.IndexSwap, IndexUID: name, NewIndexUID: newName}); errno != 0 {
+			return errno
+		}
+		d.m.touchIndexes()
+		return 0
+	}
+	if d.m.store.Exists(newName) {
+		if flags&renameNoReplace != 0 {
+			return syscall.EEXIST
+		}
+		log.Info("rename refused: the target index exists and rename does not replace one; " + replaceHint(name, newName))
+		return syscall.ENOTEMPTY
+	}
+	if _, errno := d.m.run(ctx, "rename", task.Request{Kind: task.IndexRename, IndexUID: name, NewIndexUID: newName}); errno != 0 {
+		return errno
+	}
+	d.m.touchIndexes()
+	return 0
+}
+
+// replaceHint says how to put index from in the place of index to.
+func replaceHint(from, to string) string {
+	return fmt.Sprintf("to put %[1]s in the place of %[2]s, swap them (renameat2 with RENAME_EXCHANGE, or idxfs index swap %[1]s %[2]s) and rmdir %[1]s; to restore %[2]s from an archive, copy it to import/%[2]s%[3]s",
+		from, to, replaceSuffix)
+}
+
 // run enqueues r, waits for it and maps its outcome to an errno. A request
 // refused at once (a bad name) is logged with the reason, since the errno
 // alone cannot say it. If the wait is interrupted the task goes on.
@@ -119,22 +173,39 @@ func (m *mountState) run(ctx context.Context, op string, r task.Request) (task.T
 	return t, 0
 }
 
+// indexRef is how the nodes of an index directory find their index: by
+// its lineage (index.Info.Lineage), which a rename, a swap or a replace
+// carries along, so that a node looked up under one name serves the index
+// under its new name, and after a replace the new database.
+type indexRef struct {
+	store   *index.Store
+	lineage string
+	last    string // the name the node was looked up under
+}
+
+// uid is the index's current name; once it is gone, the name it had.
+func (r indexRef) uid() string {
+	if name, ok := r.store.NameOf(r.lineage); ok {
+		return name
+	}
+	return r.last
+}
+
 // indexDir is MOUNT/indexes/NAME/.
 type indexDir struct {
 	gofs.Inode
 	refusingDir
-	m   *mountState
-	uid string
-	id  string // the database id: a re-created index is another directory
+	m *mountState
+	indexRef
 }
 
 // info returns the index if it is still the one this node stands for.
 func (d *indexDir) info(ctx context.Context) (index.Info, syscall.Errno) {
-	in, err := d.m.store.Get(ctx, d.uid)
+	in, err := d.m.store.Get(ctx, d.uid())
 	if err != nil {
 		return in, toErrno(d.m.log, "stat", err)
 	}
-	if in.ID != d.id {
+	if in.Lineage != d.lineage {
 		return in, syscall.ENOENT
 	}
 	return in, 0
@@ -186,11 +257,14 @@ func (d *indexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	case documentsName:
 		return d.lookupDocuments(ctx, in, out), 0
 	case "status", "status.json":
-		gen := d.m.indexStatusText(d.uid)
-		if name == "status.json" {
-			gen = d.m.indexStatusJSON(d.uid)
+		json := name == "status.json"
+		gen := func(ctx context.Context) ([]byte, time.Time, error) {
+			if json {
+				return d.m.indexStatusJSON(d.uid())(ctx)
+			}
+			return d.m.indexStatusText(d.uid())(ctx)
 		}
-		return d.m.lookupGen(ctx, &d.Inode, gen, ino(name, d.id), out)
+		return d.m.lookupGen(ctx, &d.Inode, gen, ino(name, d.lineage), out)
 	}
 	return nil, syscall.ENOENT
 }

@@ -36,8 +36,8 @@ import (
 type snapshotFile struct {
 	gofs.Inode
 	refusingFile
-	m      *mountState
-	uid    string
+	m *mountState
+	indexRef
 	stored *task.StoredSnapshot // the stored file this node was looked up as; nil for a pending node
 
 	mu  sync.Mutex
@@ -53,14 +53,14 @@ type servedFile struct {
 
 // lookupSnapshot answers the lookup of snapshot.tar.gz in index in.
 func (d *indexDir) lookupSnapshot(ctx context.Context, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return lookupSnapshotFile(ctx, d.m, &d.Inode, in, out)
+	return lookupSnapshotFile(ctx, d.m, &d.Inode, d.indexRef, in, out)
 }
 
 // lookupSnapshotFile answers the lookup, in parent, of a file that is index
 // in's current snapshot: indexes/NAME/snapshot.tar.gz and backup/NAME.tar.gz.
 // Both are one node (its inode number is the stored file's, or the index
 // state's while pending), so that both names serve one file.
-func lookupSnapshotFile(ctx context.Context, m *mountState, parent *gofs.Inode, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func lookupSnapshotFile(ctx context.Context, m *mountState, parent *gofs.Inode, ref indexRef, in index.Info, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var st task.StoredSnapshot
 	var ok bool
 	var err error
@@ -74,13 +74,13 @@ func lookupSnapshotFile(ctx context.Context, m *mountState, parent *gofs.Inode, 
 		return nil, toErrno(m.log, "lookup", err)
 	}
 	if ok {
-		node := &snapshotFile{m: m, uid: in.UID, stored: &st}
+		node := &snapshotFile{m: m, indexRef: ref, stored: &st}
 		m.fileAttr(&out.Attr, 0o444, st.Size, in.UpdatedAt)
 		return parent.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("snapshot", st.Path)}), 0
 	}
 	m.fileAttr(&out.Attr, 0o444, 0, in.UpdatedAt)
 	key := fmt.Sprintf("%s/%d/%d", in.ID, in.Version, in.UpdatedAt.UnixNano())
-	return parent.NewInode(ctx, &snapshotFile{m: m, uid: in.UID}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
+	return parent.NewInode(ctx, &snapshotFile{m: m, indexRef: ref}, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino("pending", key)}), 0
 }
 
 var _ = (gofs.NodeGetattrer)((*snapshotFile)(nil))
@@ -95,7 +95,7 @@ func (f *snapshotFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fus
 	case f.stored != nil:
 		f.m.fileAttr(&out.Attr, 0o444, f.stored.Size, f.stored.IndexUpdatedAt)
 	default:
-		in, err := f.m.store.Get(ctx, f.uid)
+		in, err := f.m.store.Get(ctx, f.uid())
 		if err != nil {
 			return toErrno(f.m.log, "getattr", err)
 		}
@@ -145,7 +145,7 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 			return &servedFile{f: fd, st: *f.stored}, 0
 		}
 	}
-	st, err := f.m.engine.Snapshot(ctx, f.uid)
+	st, err := f.m.engine.Snapshot(ctx, f.uid())
 	if err != nil {
 		// A creation task that failed is EIO whatever its code (DESIGN
 		// §4: its reason is in the task and the status files); errors of
@@ -153,7 +153,7 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 		// index) map by their code.
 		var te *task.Error
 		if errors.As(err, &te) {
-			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid, "err", te.Message, "code", te.Code)
+			f.m.log.Warn("snapshot creation failed", "op", "open", "index", f.uid(), "err", te.Message, "code", te.Code)
 			return nil, syscall.EIO
 		}
 		return nil, toErrno(f.m.log, "open", err)

@@ -202,45 +202,58 @@ func isMetaKey(key []byte) bool {
 // remove; once the map entry is committed Adopt returns no error. dir must
 // be on the data dir's file system (rename).
 func (s *Store) Adopt(ctx context.Context, uid, dir string, with ...Writes) (Info, error) {
+	info, _, err := s.adopt(ctx, uid, dir, false, with)
+	return info, err
+}
+
+// adopt is Adopt, and with replace Replace's registration: an index of
+// that name is then replaced by the same map write, and returned (its
+// handle out of the map, for the caller to retire), nil if there was none.
+// The caller retires it after adopt returns, so that waiting for the
+// operations in flight on it does not hold createMu.
+func (s *Store) adopt(ctx context.Context, uid, dir string, replace bool, with []Writes) (Info, *handle, error) {
 	if err := ValidateUID(uid); err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	if err := s.begin(); err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	defer s.end()
 	if err := s.writable(); err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return Info{}, fmt.Errorf("index %q: adopt: %w", uid, err)
+		return Info{}, nil, fmt.Errorf("index %q: adopt: %w", uid, err)
 	}
 	if !fi.IsDir() {
-		return Info{}, fmt.Errorf("index %q: adopt %s: not a directory", uid, dir)
+		return Info{}, nil, fmt.Errorf("index %q: adopt %s: not a directory", uid, dir)
 	}
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
-	if s.Exists(uid) {
-		return Info{}, fmt.Errorf("index %q: %w", uid, ErrExists)
+	s.mu.Lock()
+	old := s.indexes[uid]
+	s.mu.Unlock()
+	if old != nil && !replace {
+		return Info{}, nil, fmt.Errorf("index %q: %w", uid, ErrExists)
 	}
 	id := newID()
 	target := s.indexDir(id)
 	if err := renameDurable(dir, target); err != nil {
-		return Info{}, fmt.Errorf("index %q: adopt: %w", uid, err)
+		return Info{}, nil, fmt.Errorf("index %q: adopt: %w", uid, err)
 	}
-	h, err := s.register(uid, id, with)
+	h, err := s.register(uid, id, old, with)
 	if err != nil {
 		if rerr := renameDurable(target, dir); rerr != nil {
 			// Left in indexes/ without a map entry: the next Open removes it.
 			s.log.Warn("moving an index directory back failed", "index", uid, "path", target, "err", rerr)
 		}
-		return Info{}, err
+		return Info{}, nil, err
 	}
 	info := s.registeredInfo(h, "")
-	s.log.Info("index adopted", "index", uid, "id", id, "documents", info.Documents, "version", info.Version)
-	return info, nil
+	s.log.Info("index adopted", "index", uid, "id", id, "documents", info.Documents, "version", info.Version, "replaced", old != nil)
+	return info, old, nil
 }

@@ -28,7 +28,10 @@
 // Every create, import and delete is atomic on disk: a database is built in
 // tmp/, synced and renamed into indexes/ before its map entry is written
 // (synced); a delete removes the map entry first. Open removes directories in
-// indexes/ that no map entry names, so a crash leaves no half index.
+// indexes/ that no map entry names, so a crash leaves no half index. Rename,
+// Swap and Replace (rename.go) change which database a name stands for in
+// one write of the map; databases never move, so a reader in flight keeps
+// the one it started with.
 //
 // # Index database
 //

@@ -226,7 +226,7 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 	progress := opts.Progress
 	res = WriteResult{Received: v.received, Indexed: v.distinct, PrimaryKey: v.primaryKey}
 	if _, err := payload.Seek(0, io.SeekStart); err != nil {
-		return res, fmt.Errorf("index %q: payload: %w", h.uid, err)
+		return res, fmt.Errorf("index %q: payload: %w", h.uid(), err)
 	}
 	before := db.NewSnapshot() // what a rollback restores
 	defer before.Close()
@@ -316,16 +316,16 @@ func (s *Store) apply(h *handle, db *pebble.DB, st state, payload io.ReadSeeker,
 		}
 	}
 	if err != nil {
-		err = fmt.Errorf("index %q: apply documents: %w", h.uid, err)
+		err = fmt.Errorf("index %q: apply documents: %w", h.uid(), err)
 		if batches > 0 && !crashed {
 			if rerr := s.rollback(h, db, before, st, payload, committedDocs, v, replace); rerr != nil {
 				return res, fmt.Errorf("%w; rolling back its %d committed batches failed, the index holds part of the write: %v", err, batches, rerr)
 			}
-			s.log.Warn("document write failed; rolled back", "index", h.uid, "batches", batches, "err", err)
+			s.log.Warn("document write failed; rolled back", "index", h.uid(), "batches", batches, "err", err)
 		}
 		return res, err
 	}
-	s.log.Debug("documents written", "index", h.uid, "documents", res.Received, "replace", replace, "version", res.Version, "bytes", size)
+	s.log.Debug("documents written", "index", h.uid(), "documents", res.Received, "replace", replace, "version", res.Version, "bytes", size)
 	return res, nil
 }
 

@@ -23,6 +23,12 @@ type Info struct {
 	Version    uint64    `json:"version"`
 	CreatedAt  time.Time `json:"createdAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Lineage identifies the index across Replace, for as long as the
+	// store is open: the id of the database it was created or first
+	// imported with. Rename and Swap carry it along with the database;
+	// Replace passes it on to the database that takes the name. A deleted
+	// and re-created index has another one.
+	Lineage string `json:"-"`
 }
 
 // Create creates an empty index named uid, with primaryKey if not "". The
@@ -32,21 +38,11 @@ type Info struct {
 // updatedAt. Once the map entry is committed Create returns no error.
 // ErrInvalidUID, ErrExists.
 func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writes) (Info, error) {
-	if err := ValidateUID(uid); err != nil {
+	done, err := s.beginMapChange(ctx, uid)
+	if err != nil {
 		return Info{}, err
 	}
-	if err := s.begin(); err != nil {
-		return Info{}, err
-	}
-	defer s.end()
-	if err := s.writable(); err != nil {
-		return Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, err
-	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	defer done()
 	if s.Exists(uid) {
 		return Info{}, fmt.Errorf("index %q: %w", uid, ErrExists)
 	}
@@ -62,7 +58,7 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writ
 		os.RemoveAll(build)
 		return Info{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	h, err := s.register(uid, id, with)
+	h, err := s.register(uid, id, nil, with)
 	if err != nil {
 		os.RemoveAll(dir)
 		return Info{}, err
@@ -71,14 +67,39 @@ func (s *Store) Create(ctx context.Context, uid, primaryKey string, with ...Writ
 	return s.registeredInfo(h, primaryKey), nil
 }
 
+// beginMapChange starts a change of the index map of the given names: it
+// checks them, registers a call in progress, checks that the store may be
+// written and ctx is not done, and takes createMu, so that "exists?" and
+// the change are one step. done ends it.
+func (s *Store) beginMapChange(ctx context.Context, uids ...string) (done func(), err error) {
+	for _, uid := range uids {
+		if err := ValidateUID(uid); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	if err := s.writable(); err != nil {
+		s.end()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		s.end()
+		return nil, err
+	}
+	s.createMu.Lock()
+	return func() { s.createMu.Unlock(); s.end() }, nil
+}
+
 // registeredInfo returns the Info of an index just registered. The index
 // exists whatever happens now, so a failure to read its database is logged,
 // not returned: the caller's record of the change must not say it failed.
 func (s *Store) registeredInfo(h *handle, primaryKey string) Info {
 	info, err := s.info(h)
 	if err != nil {
-		s.log.Warn("reading a new index failed", "index", h.uid, "id", h.id, "err", err)
-		return Info{UID: h.uid, ID: h.id, PrimaryKey: primaryKey, CreatedAt: h.createdAt, UpdatedAt: h.createdAt}
+		s.log.Warn("reading a new index failed", "index", h.uid(), "id", h.id, "err", err)
+		return Info{UID: h.uid(), ID: h.id, PrimaryKey: primaryKey, CreatedAt: h.createdAt, UpdatedAt: h.createdAt}
 	}
 	return info
 }
@@ -112,14 +133,18 @@ func (s *Store) buildEmpty(dir, primaryKey string) (err error) {
 }
 
 // register writes the map entry (synced, with the Writes in with) for a
-// database already in indexes/<id> and adds it to the store. The caller
-// holds createMu.
-func (s *Store) register(uid, id string, with []Writes) (*handle, error) {
+// database already in indexes/<id> and adds it to the store, in place of
+// old if it is not nil (which passes its lineage on). The caller holds
+// createMu.
+func (s *Store) register(uid, id string, old *handle, with []Writes) (*handle, error) {
 	e := mapEntry{ID: id, CreatedAt: now()}
 	if err := s.commitMap(uid, &e, with); err != nil {
 		return nil, fmt.Errorf("index %q: write index map: %w", uid, err)
 	}
-	h := &handle{uid: uid, id: id, dir: s.indexDir(id), createdAt: e.CreatedAt}
+	h := newHandle(uid, id, s.indexDir(id), e.CreatedAt)
+	if old != nil {
+		h.lineage = old.lineage
+	}
 	s.mu.Lock()
 	s.indexes[uid] = h
 	s.mu.Unlock()
@@ -132,21 +157,11 @@ func (s *Store) register(uid, id string, with []Writes) (*handle, error) {
 // orphan directory that the next Open removes. Once the map entry is gone
 // Delete no longer heeds ctx and returns no error. ErrNotFound.
 func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
-	if err := ValidateUID(uid); err != nil {
+	done, err := s.beginMapChange(ctx, uid)
+	if err != nil {
 		return err
 	}
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end()
-	if err := s.writable(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
+	defer done()
 	s.mu.Lock()
 	h := s.indexes[uid]
 	s.mu.Unlock()
@@ -159,7 +174,6 @@ func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
 	s.mu.Lock()
 	delete(s.indexes, uid)
 	s.mu.Unlock()
-	// From here on no new operation finds the index; wait for those in flight.
 	if hook := s.hooks.afterMapDelete; hook != nil {
 		if err := hook(); err != nil {
 			h.ops.Wait()
@@ -167,21 +181,29 @@ func (s *Store) Delete(ctx context.Context, uid string, with ...Writes) error {
 			return err
 		}
 	}
+	s.retire(h, uid)
+	s.log.Info("index deleted", "index", uid, "id", h.id)
+	return nil
+}
+
+// retire closes the database of h, which no map entry names any more
+// (deleted, or replaced under uid), once the operations in flight on it
+// are done, and removes its directory. A failure is logged: the index is
+// gone from the map, and the next Open removes an orphan directory.
+func (s *Store) retire(h *handle, uid string) {
+	// No new operation finds h; wait for those in flight.
 	h.ops.Wait()
 	if err := h.close(); err != nil {
-		s.log.Warn("closing a deleted index failed", "index", uid, "err", err)
+		s.log.Warn("closing a retired index database failed", "index", uid, "err", err)
 	}
 	trash := filepath.Join(s.TmpDir(), "delete-"+h.id)
 	if err := renameDurable(h.dir, trash); err != nil {
-		// The index is gone; the next Open removes the orphan directory.
-		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", h.dir, "err", err)
-		return nil
+		s.log.Warn("removing a retired index database's files failed", "index", uid, "path", h.dir, "err", err)
+		return
 	}
 	if err := os.RemoveAll(trash); err != nil {
-		s.log.Warn("removing a deleted index's files failed", "index", uid, "path", trash, "err", err)
+		s.log.Warn("removing a retired index database's files failed", "index", uid, "path", trash, "err", err)
 	}
-	s.log.Info("index deleted", "index", uid, "id", h.id)
-	return nil
 }
 
 // List returns every index, sorted by uid.
@@ -224,6 +246,19 @@ func (s *Store) Get(ctx context.Context, uid string) (Info, error) {
 	return s.info(h)
 }
 
+// NameOf returns the name of the index of the given lineage (Info.Lineage),
+// if it exists.
+func (s *Store) NameOf(lineage string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for uid, h := range s.indexes {
+		if h.lineage == lineage {
+			return uid, true
+		}
+	}
+	return "", false
+}
+
 // Exists reports whether index uid exists.
 func (s *Store) Exists(uid string) bool {
 	s.mu.Lock()
@@ -239,16 +274,17 @@ func (s *Store) info(h *handle) (Info, error) {
 	}
 	st, err := readState(db)
 	if err != nil {
-		return Info{}, fmt.Errorf("index %q: %w", h.uid, err)
+		return Info{}, fmt.Errorf("index %q: %w", h.uid(), err)
 	}
 	// What du reports (issue 9): pebble's own account disagreed with it.
 	size, err := diskUsage(h.dir)
 	if err != nil {
-		return Info{}, fmt.Errorf("index %q: size on disk: %w", h.uid, err)
+		return Info{}, fmt.Errorf("index %q: size on disk: %w", h.uid(), err)
 	}
 	return Info{
-		UID:        h.uid,
+		UID:        h.uid(),
 		ID:         h.id,
+		Lineage:    h.lineage,
 		PrimaryKey: st.primaryKey,
 		Documents:  st.count,
 		SizeOnDisk: size,

@@ -158,26 +158,41 @@ func (m *Meta) Writes(kvs map[string][]byte) Writes { return Writes{m: m, kvs: k
 // commitMap sets (e non-nil) or deletes the map entry of uid together with
 // the writes in with, in one synced batch.
 func (s *Store) commitMap(uid string, e *mapEntry, with []Writes) error {
-	return s.metaWrite(fmt.Sprintf("index %q: write index map", uid), func(db *pebble.DB) error {
-		return s.commitMapBatch(db, uid, e, with)
+	return s.commitMapChanges(fmt.Sprintf("index %q", uid), map[string]*mapEntry{uid: e}, with)
+}
+
+// commitMapChanges sets (non-nil) or deletes the map entries of changes
+// together with the writes in with, in one synced batch: a rename or a swap
+// is one change of the map, whole or not at all. what names the change in
+// errors.
+func (s *Store) commitMapChanges(what string, changes map[string]*mapEntry, with []Writes) error {
+	if hook := s.hooks.beforeMapCommit; hook != nil {
+		if err := hook(); err != nil {
+			return err
+		}
+	}
+	return s.metaWrite(what+": write index map", func(db *pebble.DB) error {
+		return s.commitMapBatch(db, changes, with)
 	})
 }
 
-// commitMapBatch is commitMap's batch, written to db.
-func (s *Store) commitMapBatch(db *pebble.DB, uid string, e *mapEntry, with []Writes) error {
+// commitMapBatch is commitMapChanges's batch, written to db.
+func (s *Store) commitMapBatch(db *pebble.DB, changes map[string]*mapEntry, with []Writes) error {
 	b := db.NewBatch()
 	defer b.Close()
-	var err error
-	if e == nil {
-		err = b.Delete(mapKey(uid), nil)
-	} else {
-		var v []byte
-		if v, err = json.Marshal(e); err == nil {
-			err = b.Set(mapKey(uid), v, nil)
+	for uid, e := range changes {
+		var err error
+		if e == nil {
+			err = b.Delete(mapKey(uid), nil)
+		} else {
+			var v []byte
+			if v, err = json.Marshal(e); err == nil {
+				err = b.Set(mapKey(uid), v, nil)
+			}
 		}
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	for _, w := range with {
 		switch {

@@ -261,7 +261,7 @@ func TestBackgroundErrorsAreRateLimited(t *testing.T) {
 // the process would end; it fails the database.
 func TestFatalErrorInBackground(t *testing.T) {
 	t.Parallel()
-	h := &handle{uid: "i"}
+	h := newHandle("i", "", "", time.Time{})
 	l := pebbleLogger{l: slog.New(slog.DiscardHandler), failed: h.dbFailed}
 	done := make(chan any)
 	go func() {

@@ -70,16 +70,21 @@ type Store struct {
 	batchSize int // pass 2 commits about this many bytes per batch
 	maxDoc    int // MaxDocumentSize
 	hooks     struct {
-		afterMapDelete func() error      // Delete, between the map entry and the files
-		afterBatch     func(n int) error // pass 2, after committing batch n (from 1), but the last: an error is a crash
-		beforeCommit   func(n int) error // pass 2, before committing batch n (from 1): an error fails the commit
+		afterMapDelete  func() error      // Delete, between the map entry and the files
+		afterMapReplace func() error      // Replace, between the map write and the old files
+		beforeMapCommit func() error      // every change of the map, before its write: an error is a crash
+		afterBatch      func(n int) error // pass 2, after committing batch n (from 1), but the last: an error is a crash
+		beforeCommit    func(n int) error // pass 2, before committing batch n (from 1): an error fails the commit
 	}
 }
 
 // handle is one index: its map entry and its lazily opened database.
 type handle struct {
-	uid       string
+	// name is the index's uid, which a rename or a swap changes while
+	// operations on it go on: read it with uid().
+	name      atomic.Pointer[string]
 	id        string
+	lineage   string // see Info.Lineage
 	dir       string
 	createdAt time.Time // of the map entry: when it was registered
 
@@ -92,6 +97,18 @@ type handle struct {
 	failMu sync.Mutex
 	failed error // a fatal error of db: it refuses writes; guarded by failMu
 }
+
+func newHandle(uid, id, dir string, createdAt time.Time) *handle {
+	h := &handle{id: id, lineage: id, dir: dir, createdAt: createdAt}
+	h.setUID(uid)
+	return h
+}
+
+// uid is the index's current name.
+func (h *handle) uid() string { return *h.name.Load() }
+
+// setUID renames the index (under Store.mu, as its map key changes).
+func (h *handle) setUID(uid string) { h.name.Store(&uid) }
 
 // Open opens (creating on first use) the data directory dir: creates the
 // layout of DESIGN §2 (LOCK, VERSION, meta/, indexes/, snapshots/indexes/,
@@ -184,7 +201,7 @@ func (s *Store) open() error {
 		return err
 	}
 	for uid, e := range entries {
-		s.indexes[uid] = &handle{uid: uid, id: e.ID, dir: s.indexDir(e.ID), createdAt: e.CreatedAt}
+		s.indexes[uid] = newHandle(uid, e.ID, s.indexDir(e.ID), e.CreatedAt)
 	}
 	if !s.opts.ReadOnly {
 		return s.removeOrphans()
@@ -366,7 +383,7 @@ func (s *Store) database(h *handle) (*pebble.DB, error) {
 	o.Logger = pebbleLogger{l: s.log, failed: h.dbFailed}
 	db, err := pebble.Open(h.dir, o)
 	if err != nil {
-		return nil, fmt.Errorf("index %q: open database %s: %w", h.uid, h.id, err)
+		return nil, fmt.Errorf("index %q: open database %s: %w", h.uid(), h.id, err)
 	}
 	h.db = db
 	return db, nil
@@ -392,7 +409,7 @@ func (s *Store) writableDB(h *handle) (*pebble.DB, error) {
 		return nil, err
 	}
 	if failed := h.dbErr(); failed != nil {
-		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid, failed, ErrFailed)
+		return nil, fmt.Errorf("index %q: its database failed earlier (%v) and refuses writes until idxfs restarts: %w", h.uid(), failed, ErrFailed)
 	}
 	return db, nil
 }
@@ -448,7 +465,7 @@ func (h *handle) close() error {
 	err := h.db.Close()
 	h.db = nil
 	if err != nil {
-		return fmt.Errorf("index %q: close database: %w", h.uid, err)
+		return fmt.Errorf("index %q: close database: %w", h.uid(), err)
 	}
 	return nil
 }

@@ -111,6 +111,32 @@ var crashScenarios = []crashScenario{
 	{name: "mount rmdir", mount: true, prep: func(r *crashRun) { r.target = r.victim() }, start: func(r *crashRun) *exec.Cmd {
 		return exec.Command("rmdir", filepath.Join(r.mnt, "indexes", r.target))
 	}},
+	// Issue 9: rename, swap and replace (an empty index swapped with one of
+	// 300 documents, so that a half swap would show).
+	{name: "cli index rename", start: func(r *crashRun) *exec.Cmd {
+		return r.cli("index", "rename", r.victim(), r.newName("ren"))
+	}},
+	{name: "cli index swap", start: func(r *crashRun) *exec.Cmd {
+		return r.cli("index", "swap", r.victim(), r.empty())
+	}},
+	{name: "cli import --replace", start: func(r *crashRun) *exec.Cmd {
+		return r.cli("snapshot", "import", r.archive, "--as", r.victim(), "--replace")
+	}},
+	{name: "mount mv", mount: true, prep: func(r *crashRun) { r.target = r.victim() }, start: func(r *crashRun) *exec.Cmd {
+		return exec.Command("mv", "-T", filepath.Join(r.mnt, "indexes", r.target), filepath.Join(r.mnt, "indexes", r.newName("mv")))
+	}},
+	{name: "mount cp to NAME.replace.tar.gz", mount: true, prep: func(r *crashRun) { r.target = r.victim() }, start: func(r *crashRun) *exec.Cmd {
+		return exec.Command("cp", r.archive, filepath.Join(r.mnt, "import", r.target+".replace.tar.gz"))
+	}},
+}
+
+// empty creates an index with no documents.
+func (r *crashRun) empty() string {
+	name := r.newName("empty")
+	r.h.must("index", "create", name, "--primary-key", "id")
+	r.indexes[name] = 0
+	r.lastUID = r.newestUID()
+	return name
 }
 
 func TestCrash(t *testing.T) {
@@ -516,6 +542,25 @@ func (r *crashRun) account() accounted {
 			r.indexes[tk.IndexUID] = r.archDocs
 		case "indexDeletion":
 			delete(r.indexes, tk.IndexUID)
+		case "indexRename":
+			var d struct {
+				Old string `json:"oldIndexUid"`
+				New string `json:"newIndexUid"`
+			}
+			if err := json.Unmarshal(tk.Details, &d); err != nil {
+				t.Errorf("rename task %d: %v", tk.UID, err)
+			}
+			r.indexes[d.New] = r.indexes[d.Old]
+			delete(r.indexes, d.Old)
+		case "indexSwap":
+			var d struct {
+				Indexes [2]string `json:"indexes"`
+			}
+			if err := json.Unmarshal(tk.Details, &d); err != nil {
+				t.Errorf("swap task %d: %v", tk.UID, err)
+			}
+			a, b := d.Indexes[0], d.Indexes[1]
+			r.indexes[a], r.indexes[b] = r.indexes[b], r.indexes[a]
 		case "documentAdditionOrUpdate":
 			if tk.IndexUID == "big" && r.bigNext != 0 {
 				r.bigRev, r.bigNext = r.bigNext, 0

@@ -35,7 +35,7 @@ func TestMessages(t *testing.T) {
 		{[]string{"tasks", "show", "99"}, 4, `idxfs: task 99: not found; idxfs tasks list lists the tasks`},
 		{[]string{"index", "create", "movies"}, 5, `idxfs: index "movies": already exists (index_already_exists)`},
 		{[]string{"index", "create", "bad name"}, 6, `idxfs: invalid index name "bad name": character ' ' at byte 3 is not one of A-Z a-z 0-9 _ -`},
-		{[]string{"snapshot", "import", arch}, 5, fmt.Sprintf(`idxfs: index "movies": already exists; import it under another name with: idxfs snapshot import %s --as NAME`, arch)},
+		{[]string{"snapshot", "import", arch}, 5, fmt.Sprintf(`idxfs: index "movies": already exists; replace it with: idxfs snapshot import %s --replace; or import it under another name with: idxfs snapshot import %s --as NAME`, arch, arch)},
 		{[]string{"snapshot", "import", arch, "--as", "bad name"}, 6, fmt.Sprintf(`idxfs: invalid index name "bad name": character ' ' at byte 3 is not one of A-Z a-z 0-9 _ -; give the new index a name with: idxfs snapshot import %s --as NAME`, arch)},
 		{[]string{"snapshot", "import", h.path("missing.tar.gz"), "--as", "m2"}, 4, fmt.Sprintf(`idxfs: import %q: no such archive file`, h.path("missing.tar.gz"))},
 		{[]string{"snapshot", "import", bad, "--as", "m2"}, 6, `idxfs: import "m2": corrupt archive: not a gzip stream (invalid_snapshot)`},

@@ -11,6 +11,7 @@
 // validation, the indexes a task holds, its processor, what a crash leaves
 // of it. The engine's files follow its concerns: engine.go (options, open,
 // close), enqueue.go, scheduler.go (dispatch, start, finish, prune),
-// queries.go (get, list, wait, cancel), process.go (the processors) and
-// persist.go (records and recovery).
+// queries.go (get, list, wait, cancel), process.go (the processors),
+// rename.go (those of indexRename and indexSwap), reserve.go (the names
+// being imported or renamed to) and persist.go (records and recovery).
 package task

@@ -159,7 +159,8 @@ type request struct {
 	Payload      string   `json:"payload,omitempty"` // file name under DATA/payloads
 	NewIndexUID  string   `json:"newIndexUid,omitempty"`
 	SnapshotPath string   `json:"snapshotPath,omitempty"`
-	Stream       bool     `json:"stream,omitempty"` // the import read a live stream
+	Stream       bool     `json:"stream,omitempty"`  // the import read a live stream
+	Replace      bool     `json:"replace,omitempty"` // the import replaces an index of its name
 	Reruns       int      `json:"reruns,omitempty"`
 	// ArchiveCreatedAt is the createdAt of the archive a snapshot creation
 	// is about to store: recorded before it is stored, so that recovery can

@@ -253,7 +253,9 @@ func TestEnqueueRejects(t *testing.T) {
 		{"no documents", Request{Kind: DocumentAdditionOrUpdate, IndexUID: "a"}, ErrInvalid},
 		{"no ids", Request{Kind: DocumentDeletion, IndexUID: "a"}, ErrInvalid},
 		{"bad id", Request{Kind: DocumentDeletion, IndexUID: "a", IDs: []string{"ok", "not ok"}}, index.ErrInvalidDocumentID},
-		{"unknown kind", Request{Kind: "indexRename", IndexUID: "a"}, ErrInvalid},
+		{"unknown kind", Request{Kind: "indexCompaction", IndexUID: "a"}, ErrInvalid},
+		{"rename without a new name", Request{Kind: IndexRename, IndexUID: "a"}, index.ErrInvalidUID},
+		{"swap with itself", Request{Kind: IndexSwap, IndexUID: "a", NewIndexUID: "a"}, ErrInvalid},
 		{"import of nothing", Request{Kind: SingleIndexSnapshotImport, NewIndexUID: "a"}, ErrInvalid},
 		{"import of a missing file", Request{Kind: SingleIndexSnapshotImport, NewIndexUID: "a", SnapshotPath: "/nonexistent.tar.gz"}, ErrSnapshotFileNotFound},
 	}

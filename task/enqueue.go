@@ -32,8 +32,14 @@ type Request struct {
 	// IDs are the documents a documentDeletion deletes.
 	IDs []string
 	// NewIndexUID is the name a singleIndexSnapshotImport registers the
-	// index under. Default: the archive's index uid (read from SnapshotPath).
+	// index under (default: the archive's index uid, read from
+	// SnapshotPath), the new name of an indexRename, and the index an
+	// indexSwap exchanges IndexUID with.
 	NewIndexUID string
+	// Replace makes a singleIndexSnapshotImport replace the index
+	// NewIndexUID if it exists, in one step once the archive is verified;
+	// a failed import leaves that index as it was.
+	Replace bool
 	// SnapshotPath is the archive a singleIndexSnapshotImport reads.
 	SnapshotPath string
 	// Stream, if set, is read by a singleIndexSnapshotImport instead of
@@ -213,7 +219,7 @@ func prepareSnapshotCreation(_ *Engine, r Request) (Task, request, error) {
 // prepareImport fills in an import task from r, reading the archive's
 // metadata when no new name is given.
 func (e *Engine) prepareImport(r Request) (Task, request, error) {
-	req := request{NewIndexUID: r.NewIndexUID, SnapshotPath: r.SnapshotPath, Stream: r.Stream != nil}
+	req := request{NewIndexUID: r.NewIndexUID, SnapshotPath: r.SnapshotPath, Stream: r.Stream != nil, Replace: r.Replace}
 	srcUID := r.IndexUID
 	var size int64
 	if r.Stream == nil {
@@ -256,7 +262,7 @@ func (e *Engine) prepareImport(r Request) (Task, request, error) {
 		return Task{}, req, fmt.Errorf("%w: %s of a stream needs the new index name", ErrInvalid, SingleIndexSnapshotImport)
 	}
 	t := Task{IndexUID: req.NewIndexUID, Type: SingleIndexSnapshotImport, Status: Enqueued}
-	t.Details = mustJSON(SnapshotImportDetails{IndexUID: srcUID, NewIndexUID: req.NewIndexUID, SnapshotPath: req.SnapshotPath, Size: size})
+	t.Details = mustJSON(SnapshotImportDetails{IndexUID: srcUID, NewIndexUID: req.NewIndexUID, SnapshotPath: req.SnapshotPath, Size: size, Replace: r.Replace})
 	return t, req, nil
 }
 

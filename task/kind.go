@@ -17,6 +17,8 @@ const (
 	DocumentDeletion            Kind = "documentDeletion"
 	SingleIndexSnapshotCreation Kind = "singleIndexSnapshotCreation"
 	SingleIndexSnapshotImport   Kind = "singleIndexSnapshotImport"
+	IndexRename                 Kind = "indexRename"
+	IndexSwap                   Kind = "indexSwap"
 )
 
 // Kinds lists every kind, in the order of the kind table.
@@ -136,14 +138,39 @@ var kindTable = []kindSpec{
 		},
 		prepare: (*Engine).prepareImport,
 		reserve: func(e *Engine, r Request, _ Task, req request) error {
-			return e.claimLocked(req.NewIndexUID, r.Reservation)
+			return e.claimLocked(req.NewIndexUID, r.Reservation, req.Replace)
 		},
 		tracks:  func(_ Task, req request) string { return req.NewIndexUID },
 		holds:   func(_ Task, req request) []string { return affected(req.NewIndexUID) },
 		process: (*Engine).importSnapshot,
 		crash:   crashFails,
 	},
+	{
+		// The map write that renames is the one that records the task's
+		// success: a task found processing after a crash did nothing.
+		kind:    IndexRename,
+		steps:   []Step{{"renaming index", 1}},
+		prepare: prepareRemap,
+		reserve: func(e *Engine, _ Request, _ Task, req request) error {
+			return e.claimLocked(req.NewIndexUID, nil, false)
+		},
+		tracks:  func(_ Task, req request) string { return req.NewIndexUID },
+		holds:   holdsBoth,
+		process: (*Engine).renameIndex,
+		crash:   crashFails,
+	},
+	{
+		kind:    IndexSwap,
+		steps:   []Step{{"swapping indexes", 1}},
+		prepare: prepareRemap,
+		holds:   holdsBoth,
+		process: (*Engine).swapIndexes,
+		crash:   crashFails,
+	},
 }
+
+// holdsBoth: a rename or a swap holds both its names.
+func holdsBoth(t Task, req request) []string { return affected(t.IndexUID, req.NewIndexUID) }
 
 // holdsIndex: a task holds its own index.
 func holdsIndex(t Task, _ request) []string { return affected(t.IndexUID) }

@@ -16,7 +16,7 @@ import (
 func TestKindWireNames(t *testing.T) {
 	t.Parallel()
 	want := []string{"indexCreation", "indexDeletion", "documentAdditionOrUpdate", "documentDeletion",
-		"singleIndexSnapshotCreation", "singleIndexSnapshotImport"}
+		"singleIndexSnapshotCreation", "singleIndexSnapshotImport", "indexRename", "indexSwap"}
 	if len(Kinds) != len(want) {
 		t.Fatalf("%d kinds, want %d", len(Kinds), len(want))
 	}
@@ -163,6 +163,8 @@ func TestKindHolds(t *testing.T) {
 		{Request{Kind: DocumentDeletion, IndexUID: "a", IDs: []string{"1"}}, []string{"a"}},
 		{Request{Kind: SingleIndexSnapshotCreation, IndexUID: "a"}, []string{"a"}},
 		{Request{Kind: SingleIndexSnapshotImport, IndexUID: "a", NewIndexUID: "b", Stream: strings.NewReader("")}, []string{"b"}},
+		{Request{Kind: IndexRename, IndexUID: "b", NewIndexUID: "a"}, []string{"a", "b"}},
+		{Request{Kind: IndexSwap, IndexUID: "b", NewIndexUID: "a"}, []string{"a", "b"}},
 	} {
 		spec := kindOf(tt.req.Kind)
 		tk, req, err := spec.prepare(e, tt.req)
@@ -217,7 +219,7 @@ func TestLoadSkipsRecordsOfNoKind(t *testing.T) {
 	}
 	defer st.Close()
 	err = st.Meta("tasks").Apply(map[string][]byte{
-		string(taskKey(1)): []byte(`{"task":{"uid":1,"indexUid":"a","type":"indexRename","status":"processing"},"req":{}}`),
+		string(taskKey(1)): []byte(`{"task":{"uid":1,"indexUid":"a","type":"indexCompaction","status":"processing"},"req":{}}`),
 		string(taskKey(2)): []byte(`{"task":{"uid":2,"indexUid":"a","status":"processing"},"req":{}}`),
 		string(nextKey):    binary.BigEndian.AppendUint64(nil, 3),
 	})

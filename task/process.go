@@ -271,7 +271,11 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 
 // importSnapshot: reading → extracting → verifying → registering. Nothing
 // but DATA/tmp is written until the index is registered; any failure
-// removes what was extracted.
+// removes what was extracted. An import that replaces (req.Replace)
+// registers the verified database in place of the index of its name in one
+// write of the index map (index.Store.Replace), so that a failed import
+// leaves that index as it was, and readers of the name find the old index
+// or the new one, never none.
 func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	var d SnapshotImportDetails
 	if err := r.task.DecodeDetails(&d); err != nil {
@@ -281,7 +285,8 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	fail := func(err error) (any, error) { return d, fmt.Errorf("import %q: %w", newUID, err) }
 
 	r.prog.at(0, 0, 0)
-	if e.store.Exists(newUID) {
+	taken := func() bool { return !r.req.Replace && e.store.Exists(newUID) }
+	if taken() {
 		return fail(index.ErrExists)
 	}
 	src := r.stream
@@ -309,7 +314,7 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 		// Checked again once the metadata is read, before any file is
 		// written: an index of that name may have appeared meanwhile.
 		OnMetadata: func(m snapshot.Metadata) error {
-			if e.store.Exists(newUID) {
+			if taken() {
 				return index.ErrExists
 			}
 			var total int64
@@ -352,11 +357,19 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	r.prog.at(3, 0, 0)
 	d.NumberOfDocuments = md.Documents
 	d.IndexVersion = md.IndexVersion
+	if r.req.Replace {
+		d.Replaced = e.store.Exists(newUID) // the task holds the name: no change until the map write
+	}
 	done, err := r.succeeded(d)
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := e.store.Adopt(ctx, newUID, dst, done); err != nil {
+	if r.req.Replace {
+		_, _, err = e.store.Replace(ctx, newUID, dst, done)
+	} else {
+		_, err = e.store.Adopt(ctx, newUID, dst, done)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	return d, nil

@@ -17,10 +17,11 @@ import (
 // released first. The engine is the one place that knows which names are
 // being imported.
 type Reservation struct {
-	e    *Engine
-	uid  string
-	by   string // who holds it, for the error of the one refused
-	once sync.Once
+	e       *Engine
+	uid     string
+	by      string // who holds it, for the error of the one refused
+	replace bool   // made by ReserveReplace
+	once    sync.Once
 }
 
 // Reserve reserves index name uid for by (named in the error of whoever is
@@ -29,21 +30,48 @@ type Reservation struct {
 // the name is reserved or being imported, with index.ErrInvalidUID for a
 // name that is no index name.
 func (e *Engine) Reserve(uid, by string) (*Reservation, error) {
+	return e.reserve(uid, by, false)
+}
+
+// ReserveReplace is Reserve for an import that replaces the index uid
+// (Request.Replace): an index of that name may exist; an import, a rename
+// or a reservation of it is still refused.
+func (e *Engine) ReserveReplace(uid, by string) (*Reservation, error) {
+	return e.reserve(uid, by, true)
+}
+
+func (e *Engine) reserve(uid, by string, replace bool) (*Reservation, error) {
 	if err := index.ValidateUID(uid); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.claimLocked(uid, nil); err != nil {
+	if err := e.claimLocked(uid, nil, replace); err != nil {
 		return nil, err
 	}
-	r := &Reservation{e: e, uid: uid, by: by}
+	r := &Reservation{e: e, uid: uid, by: by, replace: replace}
 	e.reserved[uid] = r
 	return r, nil
 }
 
 // Name returns the reserved index name.
 func (r *Reservation) Name() string { return r.uid }
+
+// Replace reports whether the reservation is for an import that replaces
+// the index of its name (ReserveReplace): its import sets Request.Replace.
+func (r *Reservation) Replace() bool { return r.replace }
+
+// Claimable reports, with Reserve's error, whether Reserve (with replace,
+// ReserveReplace) of uid would succeed now, without reserving it: for a
+// refusal that should come early, before a reservation is due.
+func (e *Engine) Claimable(uid string, replace bool) error {
+	if err := index.ValidateUID(uid); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.claimLocked(uid, nil, replace)
+}
 
 // Release frees the name (once an import that took it over has finished).
 // Releasing twice, or a nil reservation, does nothing.
@@ -60,15 +88,25 @@ func (r *Reservation) Release() {
 	})
 }
 
-// claimLocked fails with index.ErrExists if uid is taken by an index, by an
-// import in flight or by a reservation other than own. It is the one test
-// of whether an index name is free to import to.
-func (e *Engine) claimLocked(uid string, own *Reservation) error {
-	if e.store.Exists(uid) {
+// claimLocked fails with index.ErrExists if uid is taken by an index
+// (unless existingOK: an import that replaces it), by an import or a rename
+// in flight or by a reservation other than own. It is the one test of
+// whether an index name is free to import or rename to.
+func (e *Engine) claimLocked(uid string, own *Reservation, existingOK bool) error {
+	if !existingOK && e.store.Exists(uid) {
 		return fmt.Errorf("index %q: %w", uid, index.ErrExists)
 	}
+	return e.pendingLocked(uid, own)
+}
+
+// pendingLocked fails with index.ErrExists if a task in flight (an import,
+// a rename) or a reservation other than own is about to make index uid.
+func (e *Engine) pendingLocked(uid string, own *Reservation) error {
 	if other, ok := e.inFlightLocked(SingleIndexSnapshotImport, uid); ok {
 		return fmt.Errorf("index %q: %w (task %d is importing it)", uid, index.ErrExists, other)
+	}
+	if other, ok := e.inFlightLocked(IndexRename, uid); ok {
+		return fmt.Errorf("index %q: %w (task %d is renaming an index to it)", uid, index.ErrExists, other)
 	}
 	if r := e.reserved[uid]; r != nil && r != own {
 		return fmt.Errorf("index %q: %w (%s is importing it)", uid, index.ErrExists, r.by)

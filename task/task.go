@@ -125,6 +125,22 @@ type SnapshotImportDetails struct {
 	Size              int64  `json:"size,omitempty"`
 	NumberOfDocuments uint64 `json:"numberOfDocuments,omitempty"`
 	IndexVersion      uint64 `json:"indexVersion,omitempty"`
+	// Replace: the import replaces an index of that name if there is one
+	// (Request.Replace); Replaced: it did.
+	Replace  bool `json:"replace,omitempty"`
+	Replaced bool `json:"replaced,omitempty"`
+}
+
+// IndexRenameDetails are the details of an indexRename task.
+type IndexRenameDetails struct {
+	OldIndexUID string `json:"oldIndexUid"`
+	NewIndexUID string `json:"newIndexUid"`
+}
+
+// IndexSwapDetails are the details of an indexSwap task: the two indexes
+// whose contents were exchanged.
+type IndexSwapDetails struct {
+	Indexes [2]string `json:"indexes"`
 }
 
 // DecodeDetails unmarshals t.Details into v (a pointer to one of the

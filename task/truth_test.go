@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,6 +115,77 @@ var truthCases = []truthCase{
 		},
 	},
 	{
+		name:  "indexRename killed as it starts",
+		req:   func(string) Request { return Request{Kind: IndexRename, IndexUID: "src", NewIndexUID: "dst"} },
+		point: hookProcess,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			wantFailedInterrupted(t, at)
+			if !st.Exists("src") || st.Exists("dst") {
+				t.Errorf("src %v, dst %v after a rename that failed", st.Exists("src"), st.Exists("dst"))
+			}
+		},
+	},
+	{
+		name:  "indexRename killed once renamed",
+		req:   func(string) Request { return Request{Kind: IndexRename, IndexUID: "src", NewIndexUID: "dst"} },
+		point: hookProcessed,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			mustSucceed(t, at)
+			if st.Exists("src") || !st.Exists("dst") {
+				t.Errorf("src %v, dst %v after a rename that succeeded", st.Exists("src"), st.Exists("dst"))
+			}
+		},
+	},
+	{
+		name:  "indexSwap killed as it starts",
+		req:   func(string) Request { return Request{Kind: IndexSwap, IndexUID: "src", NewIndexUID: "other"} },
+		point: hookProcess,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			wantFailedInterrupted(t, at)
+			wantDocuments(t, st, "src", 50)
+			wantDocuments(t, st, "other", 0)
+		},
+	},
+	{
+		name:  "indexSwap killed once swapped",
+		req:   func(string) Request { return Request{Kind: IndexSwap, IndexUID: "src", NewIndexUID: "other"} },
+		point: hookProcessed,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			mustSucceed(t, at)
+			wantDocuments(t, st, "src", 0)
+			wantDocuments(t, st, "other", 50)
+		},
+	},
+	{
+		name: "replacing import killed as it starts",
+		req: func(dir string) Request {
+			return Request{Kind: SingleIndexSnapshotImport, NewIndexUID: "src", SnapshotPath: archivePath(dir), Replace: true}
+		},
+		point: hookProcess,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			wantFailedInterrupted(t, at)
+			wantDocuments(t, st, "src", 60) // as it was
+		},
+	},
+	{
+		name: "replacing import killed once the index is replaced",
+		req: func(dir string) Request {
+			return Request{Kind: SingleIndexSnapshotImport, NewIndexUID: "src", SnapshotPath: archivePath(dir), Replace: true}
+		},
+		point: hookProcessed,
+		check: func(t *testing.T, e *Engine, st *index.Store, at, end Task) {
+			mustSucceed(t, at)
+			wantDocuments(t, st, "src", 50) // the archive's
+			var d SnapshotImportDetails
+			if err := at.DecodeDetails(&d); err != nil || !d.Replace || !d.Replaced {
+				t.Errorf("details %s, want replace and replaced", at.Details)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(st.Dir(), "indexes")); len(ents) != 1 {
+				t.Errorf("indexes/ holds %d databases after the restart, want the new one only", len(ents))
+			}
+		},
+	},
+	{
 		name:  "snapshot creation killed while writing its archive",
 		req:   func(string) Request { return Request{Kind: SingleIndexSnapshotCreation, IndexUID: "src"} },
 		point: hookCheckpoint,
@@ -178,6 +250,15 @@ var truthCases = []truthCase{
 			wantDeletion(t, st, end)
 		},
 	},
+}
+
+// wantDocuments checks that index uid holds n documents.
+func wantDocuments(t *testing.T, st *index.Store, uid string, n uint64) {
+	t.Helper()
+	info, err := st.Get(context.Background(), uid)
+	if err != nil || info.Documents != n {
+		t.Errorf("index %s: %d documents (%v), want %d", uid, info.Documents, err, n)
+	}
 }
 
 // wantDeletion checks that the deletion of ids 1-3 from src's 50 documents
@@ -293,6 +374,18 @@ func truthChild(spec string) {
 		}
 		for _, s := range wantNoError(e.Snapshots("src")) {
 			os.Remove(s.Path)
+		}
+		if c.req(dir).Replace { // src moves on from the archive: 60 documents
+			more := Request{Kind: DocumentAdditionOrUpdate, IndexUID: "src", Documents: strings.NewReader(docs(51, 10))}
+			if tk := wantNoError(e.Enqueue(ctx, more)); wantNoError(e.Wait(ctx, tk.UID)).Status != Succeeded {
+				fail(fmt.Errorf("setup: adding documents to src failed"))
+			}
+		}
+	}
+	if c.req(dir).Kind == IndexSwap {
+		tk := wantNoError(e.Enqueue(ctx, Request{Kind: IndexCreation, IndexUID: "other"}))
+		if wantNoError(e.Wait(ctx, tk.UID)).Status != Succeeded {
+			fail(fmt.Errorf("setup: creating other failed"))
 		}
 	}
 	e.Close(ctx)

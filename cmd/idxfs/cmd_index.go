@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,7 +28,7 @@ func waitOpts(c *cli.Context) waitOptions {
 func indexCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "index",
-		Usage: "create, list, show and delete indexes",
+		Usage: "create, list, show, delete, rename and swap indexes",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "create",
@@ -86,6 +87,38 @@ func indexCommand(g *globalOptions) *cli.Command {
 					return g.later(func(ctx context.Context) error { return runIndexDelete(ctx, *g, w, a[0]) })
 				},
 			},
+			{
+				Name:  "rename",
+				Usage: "rename an index (NEW must not exist)",
+				Description: "Renames in one step: readers of OLD find it until the rename, and NEW right after.\n" +
+					"To put an index in place of one that exists, use 'idxfs index swap', then delete the other.",
+				ArgsUsage: "OLD NEW",
+				Flags:     []cli.Flag{noWaitFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 2, 2, "OLD NEW")
+					if err != nil {
+						return err
+					}
+					w := waitOpts(c)
+					return g.later(func(ctx context.Context) error { return runIndexRemap(ctx, *g, w, task.IndexRename, a[0], a[1]) })
+				},
+			},
+			{
+				Name:  "swap",
+				Usage: "exchange the contents of two indexes",
+				Description: "Swaps in one step: A then holds what B held and B what A held; readers of either\n" +
+					"name never find it missing. To replace an index by an archive, see 'idxfs snapshot import --replace'.",
+				ArgsUsage: "A B",
+				Flags:     []cli.Flag{noWaitFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					a, err := args(c, 2, 2, "A B")
+					if err != nil {
+						return err
+					}
+					w := waitOpts(c)
+					return g.later(func(ctx context.Context) error { return runIndexRemap(ctx, *g, w, task.IndexSwap, a[0], a[1]) })
+				},
+			},
 		},
 	}
 }
@@ -102,6 +135,22 @@ func runIndexDelete(ctx context.Context, g globalOptions, w waitOptions, name st
 		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexDeletion, IndexUID: name})
 		return err
 	})
+}
+
+// runIndexRemap runs an indexRename or an indexSwap of a and b.
+func runIndexRemap(ctx context.Context, g globalOptions, w waitOptions, kind task.Kind, a, b string) error {
+	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
+		_, err := e.submit(ctx, w, task.Request{Kind: kind, IndexUID: a, NewIndexUID: b})
+		if kind == task.IndexRename && isCode(err, task.CodeIndexAlreadyExists) {
+			return fmt.Errorf("%w (to put %q in its place: idxfs index swap %s %s, then idxfs index delete %s)", err, a, a, b, a)
+		}
+		return err
+	})
+}
+
+// isCode reports whether err is classified as code.
+func isCode(err error, code string) bool {
+	return err != nil && task.Classify(err).Code == code
 }
 
 func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {

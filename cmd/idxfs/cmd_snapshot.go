@@ -48,15 +48,16 @@ func snapshotCommand(g *globalOptions) *cli.Command {
 				ArgsUsage: "FILE|ID|-",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "as", Usage: "the new index's `NAME` (default: the archive's index uid)"},
+					&cli.BoolFlag{Name: "replace", Usage: "replace the index of that name if it exists, in one step once the archive is verified (a bad archive leaves it as it was)"},
 					noWaitFlag, jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
-					a, err := args(c, 1, 1, "FILE|- [--as NAME]")
+					a, err := args(c, 1, 1, "FILE|- [--as NAME] [--replace]")
 					if err != nil {
 						return err
 					}
-					w, as := waitOpts(c), c.String("as")
-					return g.later(func(ctx context.Context) error { return runSnapshotImport(ctx, *g, w, a[0], as) })
+					w, as, replace := waitOpts(c), c.String("as"), c.Bool("replace")
+					return g.later(func(ctx context.Context) error { return runSnapshotImport(ctx, *g, w, a[0], as, replace) })
 				},
 			},
 			{
@@ -240,8 +241,8 @@ func copyFileAtomic(ctx context.Context, src, dst string, rate int64) (err error
 	return os.Rename(name, dst)
 }
 
-func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file, as string) error {
-	r := task.Request{Kind: task.SingleIndexSnapshotImport, NewIndexUID: as, SnapshotPath: file}
+func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file, as string, replace bool) error {
+	r := task.Request{Kind: task.SingleIndexSnapshotImport, NewIndexUID: as, SnapshotPath: file, Replace: replace}
 	if file == "-" {
 		if w.NoWait {
 			return usageError{"an import from stdin cannot go with --no-wait: the stream ends with this command"}

@@ -49,7 +49,7 @@ func importHint(err error, file string) error {
 	}
 	switch c := task.Classify(err).Code; {
 	case c == task.CodeIndexAlreadyExists:
-		return hinted{err, fmt.Sprintf("import it under another name with: idxfs snapshot import %s --as NAME", file)}
+		return hinted{err, fmt.Sprintf("replace it with: idxfs snapshot import %s --replace; or import it under another name with: idxfs snapshot import %s --as NAME", file, file)}
 	case c == task.CodeInvalidIndexUID, c == task.CodeInvalidTaskRequest && strings.Contains(err.Error(), "needs the new index name"):
 		return hinted{err, fmt.Sprintf("give the new index a name with: idxfs snapshot import %s --as NAME", file)}
 	}

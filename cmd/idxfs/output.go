@@ -61,8 +61,20 @@ func summary(t task.Task) string {
 	case task.SingleIndexSnapshotImport:
 		var d task.SnapshotImportDetails
 		_ = t.DecodeDetails(&d)
-		return fmt.Sprintf("imported %q as %q: %s, index version %d (task %d%s)",
-			d.IndexUID, d.NewIndexUID, task.Count(d.NumberOfDocuments, "document"), d.IndexVersion, t.UID, took)
+		how := "as"
+		if d.Replaced {
+			how = "replacing"
+		}
+		return fmt.Sprintf("imported %q %s %q: %s, index version %d (task %d%s)",
+			d.IndexUID, how, d.NewIndexUID, task.Count(d.NumberOfDocuments, "document"), d.IndexVersion, t.UID, took)
+	case task.IndexRename:
+		var d task.IndexRenameDetails
+		_ = t.DecodeDetails(&d)
+		return fmt.Sprintf("renamed index %q to %q (task %d%s)", d.OldIndexUID, d.NewIndexUID, t.UID, took)
+	case task.IndexSwap:
+		var d task.IndexSwapDetails
+		_ = t.DecodeDetails(&d)
+		return fmt.Sprintf("swapped indexes %q and %q (task %d%s)", d.Indexes[0], d.Indexes[1], t.UID, took)
 	}
 	return fmt.Sprintf("task %d %s", t.UID, t.Status)
 }

@@ -67,8 +67,9 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 		{"tasks", dir(nil)},
 		{"snapshots", dir(nil)},
 		{"backup", dir(nil)},
-		// rmdir of an index deletes it (DESIGN §3): not walked here.
-		{"indexes/movies", dir(map[string]syscall.Errno{"rmdir": skipCall})},
+		// rmdir of an index deletes it (DESIGN §3) and rename renames it
+		// (issue 9, rename_test.go): not walked here.
+		{"indexes/movies", dir(map[string]syscall.Errno{"rmdir": skipCall, "rename": skipCall})},
 		{"indexes/movies/status", file(nil)},
 		{"indexes/movies/status.json", file(nil)},
 		{"indexes/movies/snapshot.tar.gz", file(nil)},
