@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -148,12 +147,12 @@ func newApp(g *globalOptions) *cli.App {
 		Description: "idxfs owns a data dir of document indexes (one pebble database each).\n" +
 			"Its commands work on the data dir directly; flags may come before or after arguments.",
 		Version:                version(),
-		HideVersion:            true,
+		HideVersion:            false, // --version: see version.go
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"IDXFS_DATA_DIR"},
 				Value: defaultDataDir(), Destination: &g.DataDir, Usage: "the data dir"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", DefaultText: "warn; mount: " + mountLogLevel, Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
 			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once", DefaultText: "number of CPUs"},
 			&cli.IntFlag{Name: "snapshot-keep", Value: engineDefaults.SnapshotKeep, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
@@ -183,9 +182,11 @@ func newApp(g *globalOptions) *cli.App {
 			},
 		},
 		// Every command checks these, also those that open no data dir.
-		Before: func(*cli.Context) error {
-			_, err := newLogger(io.Discard, g.LogLevel, g.LogFormat)
-			return err
+		Before: func(c *cli.Context) error {
+			if _, err := newLogger(io.Discard, g.LogLevel, g.LogFormat); err != nil {
+				return err
+			}
+			return checkGlobals(c, g)
 		},
 		// Errors go back to main, which prints them and exits once.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -221,28 +222,6 @@ func setUsageErrors(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
 		}
 		setUsageErrors(c.Subcommands, h)
 	}
-}
-
-// version is the module version of the binary, or "dev".
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-func versionLine() string {
-	deps := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			switch d.Path {
-			case "github.com/cockroachdb/pebble/v2", "github.com/hanwen/go-fuse/v2":
-				deps += ", " + d.Path + " " + d.Version
-			}
-		}
-		deps = ", " + bi.GoVersion + deps
-	}
-	return fmt.Sprintf("idxfs %s (data dir format %d, archive format %d%s)", version(), dataDirVersion, archiveVersion, deps)
 }
 
 // args checks the number of positional arguments.
