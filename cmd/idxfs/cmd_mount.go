@@ -39,14 +39,15 @@ func mountCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:      "mount",
 		Usage:     "serve the data dir as a FUSE filesystem in the foreground, until SIGINT/SIGTERM or umount",
-		ArgsUsage: "[DATA_DIR] MOUNTPOINT  (without DATA_DIR: --data-dir, IDXFS_DATA_DIR or the default; with --demo alone: a temporary one)",
+		ArgsUsage: "[DATA_DIR] MOUNTPOINT",
 		Description: "The mount: status, status.json, indexes/NAME/{snapshot.tar.gz,documents.ndjson,status,status.json},\n" +
 			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
 			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.\n" +
 			"Everything is owned by the user running idxfs, with modes that follow the data dir's: a new\n" +
 			"data dir is 0700, so the mount is that user's alone; a data dir made 0750 (0755) lets its group\n" +
 			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.\n" +
-			"The mount logs at info unless --log-level says otherwise (other commands: warn). Under systemd\n" +
+			"Without DATA_DIR, the data dir is --data-dir's (or IDXFS_DATA_DIR, or the default); with --demo\n" +
+			"and neither, a temporary one. The mount logs at info unless --log-level says otherwise (other commands: warn). Under systemd\n" +
 			"(NOTIFY_SOCKET set) it reports READY=1 once the mount answers, its tasks in flight as STATUS=\n" +
 			"and STOPPING=1 at shutdown; see contrib/systemd/idxfs.service. mount -t fuse.idxfs and fstab\n" +
 			"run idxfs DATA_DIR MOUNTPOINT -o OPTIONS, which mounts in the background (see README).",
@@ -180,12 +181,19 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
+	svc, err := serviceReady(ctx, e, m)
+	if err != nil {
+		shutdown(e, srv, o.ShutdownGrace)
+		return err
+	}
+	why := "signal received"
 	select {
 	case <-ctx.Done():
-		e.log.Info("signal received: shutting down", "path", m)
 	case <-served:
-		e.log.Info("unmounted from outside: shutting down", "path", m)
+		why = "unmounted from outside"
 	}
+	e.log.Info(why+": shutting down", "path", m)
+	svc.stopping(why)
 	return shutdown(e, srv, o.ShutdownGrace)
 }
 

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
-
-	"github.com/urfave/cli/v2"
 )
 
 // linkVersion, when set at link time, is the version the binary reports:
@@ -118,11 +116,4 @@ func short(rev string) string {
 		return rev[:12]
 	}
 	return rev
-}
-
-func init() {
-	// --version is idxfs version: cli's own flag, without its -v alias, and
-	// printing the same lines. Set once, before any command line runs.
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version (as idxfs version)", DisableDefaultText: true}
-	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintln(c.App.Writer, versionLine()) }
 }
