@@ -193,7 +193,21 @@ func background(args []string, mode *helperMode) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		msg, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+		read := make(chan []byte, 1)
+		go func() {
+			msg, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+			read <- msg
+		}()
+		var msg []byte
+		select {
+		case msg = <-read:
+		case <-ctx.Done():
+			// Interrupted while the daemon starts: stop it (it shuts down
+			// as at SIGTERM) and say so.
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			return fmt.Errorf("interrupted while the mount started; stopped the daemon: %w", context.Cause(ctx))
+		}
 		if string(msg) == readyWord+"\n" {
 			cmd.Process.Release()
 			return nil
@@ -227,6 +241,7 @@ var readyPipe = func() *os.File {
 		return nil
 	}
 	os.Unsetenv(envReadyFD)
+	syscall.CloseOnExec(3) // a program the daemon runs (fusermount3) must not hold it open
 	return os.NewFile(3, "ready")
 }()
 
