@@ -166,6 +166,7 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 	// --no-wait commands) and those the mount's users start.
 	e.engine.Start()
 	m := srv.Mountpoint()
+	svc := serviceReady(e, m) // the mount answers once fs.Mount returned
 	e.log.Info("serving", "path", m, "dataDir", e.store.Dir())
 	fmt.Fprintf(g.stdout, "idxfs: %s mounted at %s (Ctrl-C or idxfs unmount %s to stop)\n", e.store.Dir(), m, m)
 	if o.Demo {
@@ -181,11 +182,6 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
-	svc, err := serviceReady(ctx, e, m)
-	if err != nil {
-		shutdown(e, srv, o.ShutdownGrace)
-		return err
-	}
 	why := "signal received"
 	select {
 	case <-ctx.Done():

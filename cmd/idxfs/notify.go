@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -30,28 +29,18 @@ type service struct {
 	last string
 }
 
-// serviceReady waits until the mount answers a stat through the kernel,
-// then tells systemd (READY=1 with a first STATUS=) and the parent of a
-// mount started in the background (daemon.go), and starts reporting the
-// tasks in flight. The stat runs in its own goroutine, never in a FUSE
-// callback: like go-fuse's WaitMount, it is a client of the mount that the
-// serving goroutines answer. fs.Mount has already made one round trip (the
-// WaitMount poll hack); the stat makes sure of the mountpoint's root itself.
-func serviceReady(ctx context.Context, e *env, mnt string) (*service, error) {
+// serviceReady tells systemd that the mount is ready (READY=1 with a first
+// STATUS=) and the helper that started this daemon in the background, if
+// one did (daemon.go); then it reports the tasks in flight. It is called
+// once fs.Mount returned, and that is when the mount answers: fs.Mount
+// returns after go-fuse's WaitMount, whose poll hack opens a file of the
+// new mount through the kernel from the mounting goroutine (never a FUSE
+// callback), which the serving goroutines answer like any client's. A stat
+// of our own here would add nothing but a hazard: its answer would put the
+// root's attributes in the kernel's cache, so that a stat right after the
+// daemon is killed would succeed instead of failing with ENOTCONN.
+func serviceReady(e *env, mnt string) *service {
 	s := &service{e: e, mnt: mnt, on: os.Getenv("NOTIFY_SOCKET") != "", stop: make(chan struct{})}
-	answered := make(chan error, 1)
-	go func() {
-		_, err := os.Stat(mnt)
-		answered <- err
-	}()
-	select {
-	case err := <-answered:
-		if err != nil {
-			return nil, mountError{fmt.Errorf("mounted at %s, but it does not answer: %w", mnt, err)}
-		}
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
 	s.last = s.status()
 	s.notify(daemon.SdNotifyReady + "\nSTATUS=" + s.last)
 	tellParentReady()
@@ -59,7 +48,7 @@ func serviceReady(ctx context.Context, e *env, mnt string) (*service, error) {
 		s.done.Add(1)
 		go s.report()
 	}
-	return s, nil
+	return s
 }
 
 // report sends STATUS= when the tasks in flight change.
