@@ -47,10 +47,11 @@ func mountCommand(g *globalOptions) *cli.Command {
 			"data dir is 0700, so the mount is that user's alone; a data dir made 0750 (0755) lets its group\n" +
 			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.\n" +
 			"Without DATA_DIR, the data dir is --data-dir's (or IDXFS_DATA_DIR, or the default); with --demo\n" +
-			"and neither, a temporary one. The mount logs at info unless --log-level says otherwise (other commands: warn). Under systemd\n" +
-			"(NOTIFY_SOCKET set) it reports READY=1 once the mount answers, its tasks in flight as STATUS=\n" +
-			"and STOPPING=1 at shutdown; see contrib/systemd/idxfs.service. mount -t fuse.idxfs and fstab\n" +
-			"run idxfs DATA_DIR MOUNTPOINT -o OPTIONS, which mounts in the background (see README).",
+			"and neither, a temporary one. The mount logs at info unless --log-level says otherwise (other\n" +
+			"commands: warn). Under systemd (NOTIFY_SOCKET set) it reports READY=1 once the mount answers,\n" +
+			"its tasks in flight as STATUS= and STOPPING=1 at shutdown (contrib/systemd/idxfs.service).\n" +
+			"mount -t fuse.idxfs and fstab run idxfs DATA_DIR MOUNTPOINT -o OPTIONS, which mounts in the\n" +
+			"background (options: README, Running as a service).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "demo", Usage: "mount the embedded demo index (movies); without DATA_DIR, in a temporary data dir removed at exit"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (FUSE allow_other) as far as its modes allow, which the kernel then enforces (default_permissions): they read what the data dir's mode lets them, and change nothing"},
