@@ -26,6 +26,10 @@ type mountOptions struct {
 	MetricsAddr   string
 }
 
+// mountLogLevel is the mount's default log level: a daemon says what it
+// does. Other commands log at warn (the --log-level flag's default).
+const mountLogLevel = "info"
+
 // mountError is a mountpoint that cannot be used.
 type mountError struct{ err error }
 
@@ -36,13 +40,19 @@ func mountCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:      "mount",
 		Usage:     "serve the data dir as a FUSE filesystem in the foreground, until SIGINT/SIGTERM or umount",
-		ArgsUsage: "DATA_DIR MOUNTPOINT  (with --demo: [DATA_DIR] MOUNTPOINT)",
+		ArgsUsage: "[DATA_DIR] MOUNTPOINT",
 		Description: "The mount: status, status.json, indexes/NAME/{snapshot.tar.gz,documents.ndjson,status,status.json},\n" +
 			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
 			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.\n" +
 			"Everything is owned by the user running idxfs, with modes that follow the data dir's: a new\n" +
 			"data dir is 0700, so the mount is that user's alone; a data dir made 0750 (0755) lets its group\n" +
-			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.",
+			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.\n" +
+			"Without DATA_DIR, the data dir is --data-dir's (or IDXFS_DATA_DIR, or the default); with --demo\n" +
+			"and neither, a temporary one. The mount logs at info unless --log-level says otherwise (other\n" +
+			"commands: warn). Under systemd (NOTIFY_SOCKET set) it reports READY=1 once the mount answers,\n" +
+			"its tasks in flight as STATUS= and STOPPING=1 at shutdown (contrib/systemd/idxfs.service).\n" +
+			"mount -t fuse.idxfs and fstab run idxfs DATA_DIR MOUNTPOINT -o OPTIONS, which mounts in the\n" +
+			"background (options: README, Running as a service).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "demo", Usage: "mount the embedded demo index (movies); without DATA_DIR, in a temporary data dir removed at exit"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (FUSE allow_other) as far as its modes allow, which the kernel then enforces (default_permissions): they read what the data dir's mode lets them, and change nothing"},
@@ -58,22 +68,29 @@ func mountCommand(g *globalOptions) *cli.Command {
 				ImportGrace: c.Duration("import-grace"), ShutdownGrace: c.Duration("shutdown-grace"),
 				DebugFUSE: c.Bool("debug-fuse"), MetricsAddr: c.String("metrics-addr"),
 			}
-			min := 2
-			if o.Demo {
-				min = 1
+			if o.ImportGrace <= 0 {
+				return usageError{fmt.Sprintf("--import-grace %v: want a duration above 0 (e.g. 30s)", o.ImportGrace)}
 			}
-			a, err := args(c, min, 2, "DATA_DIR MOUNTPOINT")
+			if o.ShutdownGrace < 0 {
+				return usageError{fmt.Sprintf("--shutdown-grace %v: want 0 (cancel tasks in flight at once) or more", o.ShutdownGrace)}
+			}
+			a, err := args(c, 1, 2, "[DATA_DIR] MOUNTPOINT")
 			if err != nil {
 				return err
 			}
 			g.daemon = true
 			gg := *g
 			if !c.IsSet("log-level") {
-				gg.LogLevel = "info" // a daemon says what it does
+				gg.LogLevel = mountLogLevel // a daemon says what it does
 			}
 			mnt := a[len(a)-1]
 			if len(a) == 2 {
 				gg.DataDir = a[0]
+			}
+			// The data dir is DATA_DIR, else --data-dir or IDXFS_DATA_DIR,
+			// else the default, as for every command; --demo alone mounts
+			// a temporary one.
+			if len(a) == 2 || !o.Demo || c.IsSet("data-dir") {
 				return g.later(func(ctx context.Context) error { return runMount(ctx, gg, o, mnt) })
 			}
 			// --demo without a data dir: a temporary one, gone at exit.
@@ -158,6 +175,7 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 	// --no-wait commands) and those the mount's users start.
 	e.engine.Start()
 	m := srv.Mountpoint()
+	svc := serviceReady(e, m) // the mount answers once fs.Mount returned
 	e.log.Info("serving", "path", m, "dataDir", e.store.Dir())
 	fmt.Fprintf(g.stdout, "idxfs: %s mounted at %s (Ctrl-C or idxfs unmount %s to stop)\n", e.store.Dir(), m, m)
 	if o.Demo {
@@ -173,12 +191,14 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 
 	served := make(chan struct{})
 	go func() { srv.Wait(); close(served) }()
+	why := "signal received"
 	select {
 	case <-ctx.Done():
-		e.log.Info("signal received: shutting down", "path", m)
 	case <-served:
-		e.log.Info("unmounted from outside: shutting down", "path", m)
+		why = "unmounted from outside"
 	}
+	e.log.Info(why+": shutting down", "path", m)
+	svc.stopping(why)
 	return shutdown(e, srv, o.ShutdownGrace)
 }
 

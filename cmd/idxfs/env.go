@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/idxfs/idxfs/cmd/idxfs/progress"
+	"github.com/urfave/cli/v2"
+
 	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
@@ -105,6 +107,19 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", format)}
+}
+
+// checkGlobals refuses a global flag given a value out of its range: a
+// value the libraries would silently replace by their default is a usage
+// error naming the flag (the defaults themselves stay in task.Options).
+func checkGlobals(c *cli.Context, g *globalOptions) error {
+	if c.IsSet("workers") && g.Workers < 1 {
+		return usageError{fmt.Sprintf("--workers %d: want 1 or more (default: the number of CPUs)", g.Workers)}
+	}
+	if g.Keep < 1 {
+		return usageError{fmt.Sprintf("--snapshot-keep %d: want 1 or more (default: %d)", g.Keep, engineDefaults.SnapshotKeep)}
+	}
+	return nil
 }
 
 // env is an open data dir: the store and its task engine.

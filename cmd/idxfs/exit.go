@@ -41,7 +41,10 @@ func exitCode(err error) int {
 	var ue usageError
 	var ce canceledError
 	var me mountError
+	var xe childExitError
 	switch {
+	case errors.As(err, &xe): // the background daemon's own
+		return xe.code
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.As(err, &ce):

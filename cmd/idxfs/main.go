@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,11 +23,13 @@ import (
 func main() {
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, abort := context.WithCancelCause(sig)
-	g, err := parse(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stderr := logStderr(os.Args, daemonStderr(os.Stderr))
+	useForStdLog(stderr)
+	g, err := parse(ctx, os.Args, os.Stdin, os.Stdout, stderr)
 	if err == nil && g.work != nil {
 		g.abort = abort
 		if !g.daemon {
-			go exitAfterGrace(ctx, g.opened, os.Stderr)
+			go exitAfterGrace(ctx, g.opened, stderr)
 		}
 		err = g.work(ctx)
 	}
@@ -36,7 +37,7 @@ func main() {
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a background error stopped the command
 	}
-	report(os.Stderr, err)
+	report(stderr, err)
 	os.Exit(exitCode(err))
 }
 
@@ -95,7 +96,13 @@ func exitNow(ctx context.Context, stderr io.Writer) {
 }
 
 // report writes err, if any, as the one line a user sees on stderr.
+// With --log-format json, the line is a JSON object (stderr.go).
 func report(w io.Writer, err error) {
+	tellParentFailed(err) // a background daemon's helper (daemon.go)
+	if j, ok := w.(*jsonLines); ok && err != nil && !wantsJSON(os.Args[1:]) {
+		j.logError(withHint(err), exitCode(err))
+		return
+	}
 	reportError(w, err, wantsJSON(os.Args[1:]))
 }
 
@@ -118,16 +125,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // parse parses one command line; the work it asks for is g.work (nil for
 // --help and the like, which parse already did).
 func parse(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (*globalOptions, error) {
+	stderr = logStderr(args, stderr)
 	g := &globalOptions{stdin: newCtxStdin(ctx, stdin), stdout: stdout, stderr: stderr, opened: &openedStore{}}
 	app := newApp(g)
 	app.Writer, app.ErrWriter = stdout, stderr
-	args, err := normalizeArgs(app, args)
+	args, helper, err := helperArgs(app, args) // idxfs DATA MNT -o OPTS (daemon.go)
 	if err != nil {
+		return nil, err
+	}
+	cmdline := args
+	if args, err = normalizeArgs(app, args); err != nil {
 		return nil, err
 	}
 	cliMu.Lock()
 	err = app.RunContext(ctx, args)
 	cliMu.Unlock()
+	if err == nil && g.work != nil && helper != nil && !helper.foreground {
+		g.work = background(cmdline, helper)
+	}
 	return g, err
 }
 
@@ -146,12 +161,12 @@ func newApp(g *globalOptions) *cli.App {
 		Description: "idxfs owns a data dir of document indexes (one pebble database each).\n" +
 			"Its commands work on the data dir directly; flags may come before or after arguments.",
 		Version:                version(),
-		HideVersion:            true,
+		HideVersion:            true, // --version is a flag of ours, like idxfs version
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"IDXFS_DATA_DIR"},
 				Value: defaultDataDir(), Destination: &g.DataDir, Usage: "the data dir"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", DefaultText: "warn; mount: " + mountLogLevel, Destination: &g.LogLevel, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Destination: &g.LogFormat, Usage: "text or json"},
 			&cli.IntFlag{Name: "workers", Destination: &g.Workers, Usage: "tasks of different indexes run at once", DefaultText: "number of CPUs"},
 			&cli.IntFlag{Name: "snapshot-keep", Value: engineDefaults.SnapshotKeep, Destination: &g.Keep, Usage: "completed snapshots kept per index"},
@@ -159,6 +174,7 @@ func newApp(g *globalOptions) *cli.App {
 				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest), or -2 (Huffman coding only)"},
 			&cli.StringFlag{Name: "snapshot-bwlimit", EnvVars: []string{"IDXFS_SNAPSHOT_BWLIMIT"}, Destination: &g.BWLimit,
 				Usage: "write snapshots at most this fast, per second (e.g. 50M), to spare a busy disk (default: no limit)"},
+			&cli.BoolFlag{Name: "version", Usage: "print the version, as idxfs version does"},
 		},
 		Commands: []*cli.Command{
 			indexCommand(g),
@@ -181,9 +197,11 @@ func newApp(g *globalOptions) *cli.App {
 			},
 		},
 		// Every command checks these, also those that open no data dir.
-		Before: func(*cli.Context) error {
-			_, err := newLogger(io.Discard, g.LogLevel, g.LogFormat)
-			return err
+		Before: func(c *cli.Context) error {
+			if _, err := newLogger(io.Discard, g.LogLevel, g.LogFormat); err != nil {
+				return err
+			}
+			return checkGlobals(c, g)
 		},
 		// Errors go back to main, which prints them and exits once.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -193,6 +211,10 @@ func newApp(g *globalOptions) *cli.App {
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usageError{fmt.Sprintf("no command %q; see idxfs --help", c.Args().First())}
+			}
+			if c.Bool("version") {
+				fmt.Fprintln(g.stdout, versionLine())
+				return nil
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -219,28 +241,6 @@ func setUsageErrors(cmds []*cli.Command, h cli.OnUsageErrorFunc) {
 		}
 		setUsageErrors(c.Subcommands, h)
 	}
-}
-
-// version is the module version of the binary, or "dev".
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-func versionLine() string {
-	deps := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			switch d.Path {
-			case "github.com/cockroachdb/pebble/v2", "github.com/hanwen/go-fuse/v2":
-				deps += ", " + d.Path + " " + d.Version
-			}
-		}
-		deps = ", " + bi.GoVersion + deps
-	}
-	return fmt.Sprintf("idxfs %s (data dir format %d, archive format %d%s)", version(), dataDirVersion, archiveVersion, deps)
 }
 
 // args checks the number of positional arguments.
