@@ -42,8 +42,10 @@ func mountCommand(g *globalOptions) *cli.Command {
 		Usage:     "serve the data dir as a FUSE filesystem in the foreground, until SIGINT/SIGTERM or umount",
 		ArgsUsage: "[DATA_DIR] MOUNTPOINT",
 		Description: "The mount: status, status.json, indexes/NAME/{snapshot.tar.gz,documents.ndjson,status,status.json},\n" +
-			"import/, tasks/UID.json, snapshots/NAME/. cat or cp indexes/NAME/snapshot.tar.gz to take a snapshot;\n" +
-			"cp an archive to import/NAME to import it; mkdir/rmdir in indexes/ to create/delete an index.\n" +
+			"import/, tasks/UID.json, snapshots/NAME/, backup/NAME.tar.gz. cat or cp indexes/NAME/snapshot.tar.gz\n" +
+			"(or backup/NAME.tar.gz) to take a snapshot; cp an archive to import/NAME to import it, to\n" +
+			"import/NAME.replace to replace index NAME; mkdir/rmdir in indexes/ to create/delete an index, mv to\n" +
+			"rename it; rm snapshots/NAME/FILE deletes that stored snapshot.\n" +
 			"Everything is owned by the user running idxfs, with modes that follow the data dir's: a new\n" +
 			"data dir is 0700, so the mount is that user's alone; a data dir made 0750 (0755) lets its group\n" +
 			"(everyone) list and read, never write. Root mounts directly; a normal user needs fusermount3.\n" +
