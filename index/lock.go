@@ -132,7 +132,7 @@ func readHolder(dir string) LockInfo {
 }
 
 // commandLine is process pid's command line, its arguments joined by
-// spaces and clipped, or "" if /proc does not say.
+// spaces and clipped to maxCommand bytes, or "" if /proc does not say.
 func commandLine(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
@@ -142,8 +142,15 @@ func commandLine(pid int) string {
 	if len(args) > 0 && args[0] != "" {
 		args[0] = filepath.Base(args[0])
 	}
-	return clip(strings.Join(args, " "))
+	c := strings.Join(args, " ")
+	if len(c) > maxCommand {
+		c = c[:maxCommand] + "..."
+	}
+	return c
 }
+
+// maxCommand is as much of a holder's command line as a message shows.
+const maxCommand = 300
 
 // HeldBy reports the holder of dir's LOCK, without taking the lock for
 // longer than a try: ok is false once no process holds it (or there is no
