@@ -207,6 +207,12 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 	case <-ctx.Done():
 	case <-served:
 		why = "unmounted from outside"
+		// LOCK no longer names the mount that is gone: a command started
+		// while tasks in flight finish waits for the data dir (--lock-wait)
+		// instead of being sent to the mountpoint.
+		if err := e.store.SetMountpoint(""); err != nil {
+			e.log.Warn("shutting down", "err", err)
+		}
 	}
 	e.log.Info(why+": shutting down", "path", m)
 	svc.stopping(why)
