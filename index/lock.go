@@ -97,13 +97,21 @@ func (w lockWait) flock(f *os.File, dir string) error {
 		holder := readHolder(dir)
 		waited := time.Since(start)
 		if holder.Mountpoint != "" || waited >= w.Wait {
-			return &LockedError{Dir: dir, Holder: holder, Waited: waited.Round(time.Millisecond)}
+			return &LockedError{Dir: dir, Holder: holder, Waited: roundWait(waited)}
 		}
 		if !told && w.OnWait != nil {
 			w.OnWait(holder, w.Wait)
 		}
 		time.Sleep(min(lockPoll, w.Wait-waited))
 	}
+}
+
+// roundWait rounds a wait for a message: "waited 2s", not "2.003s".
+func roundWait(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
 }
 
 func flock(f *os.File) error {
