@@ -164,7 +164,8 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 		return nil, usageError{fmt.Sprintf("--snapshot-bwlimit %q: %v", g.BWLimit, err)}
 	}
 	opts := index.Options{Logger: log, ReadOnly: readOnly, LockWait: g.LockWait, OnLockWait: func(h index.LockInfo, wait time.Duration) {
-		fmt.Fprintf(g.stderr, "idxfs: %v; waiting up to %v for it (--lock-wait)\n", &index.LockedError{Dir: g.DataDir, Holder: h}, wait)
+		dir, _ := filepath.Abs(g.DataDir) // as the error names it
+		fmt.Fprintf(g.stderr, "idxfs: %v; waiting up to %v for it (--lock-wait)\n", &index.LockedError{Dir: dir, Holder: h}, wait)
 	}}
 	if g.abort != nil && !g.daemon {
 		opts.OnBackgroundError = func(err error) {
