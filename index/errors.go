@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Every error the Store returns that a caller may act on
@@ -44,16 +45,23 @@ func (e *DocumentError) Unwrap() error { return e.Err }
 // process) holds the data dir. It wraps ErrLocked.
 type LockedError struct {
 	Dir    string
-	Holder LockInfo // zero if LOCK did not say
+	Holder LockInfo      // zero if LOCK did not say
+	Waited time.Duration // how long Open waited for it (Options.LockWait)
 }
 
 func (e *LockedError) Error() string {
-	if e.Holder.PID == 0 {
-		return fmt.Sprintf("data dir %s is in use by another process", e.Dir)
+	s := fmt.Sprintf("data dir %s is in use by another process", e.Dir)
+	if e.Holder.PID != 0 {
+		s = fmt.Sprintf("data dir %s is in use by pid %d", e.Dir, e.Holder.PID)
 	}
-	s := fmt.Sprintf("data dir %s is in use by pid %d", e.Dir, e.Holder.PID)
 	if e.Holder.Mountpoint != "" {
 		s += fmt.Sprintf(" (mounted at %s)", e.Holder.Mountpoint)
+	}
+	if e.Holder.Command != "" {
+		s += fmt.Sprintf(", running: %s", e.Holder.Command)
+	}
+	if e.Waited > 0 {
+		s += fmt.Sprintf("; waited %v for it", e.Waited)
 	}
 	return s
 }

@@ -133,6 +133,7 @@ func TestLockedErrorMessage(t *testing.T) {
 		{LockInfo{PID: 1234, Mountpoint: "/mnt/idx"}, "data dir /x is in use by pid 1234 (mounted at /mnt/idx)"},
 		{LockInfo{PID: 1234}, "data dir /x is in use by pid 1234"},
 		{LockInfo{}, "data dir /x is in use by another process"},
+		{LockInfo{PID: 1234, Command: "idxfs tasks wait 3"}, "data dir /x is in use by pid 1234, running: idxfs tasks wait 3"},
 	} {
 		err := error(&LockedError{Dir: "/x", Holder: tc.holder})
 		if err.Error() != tc.want || !errors.Is(err, ErrLocked) {

@@ -40,6 +40,13 @@ type Options struct {
 	// logs them anyway (at most once a minute). A command that should stop
 	// on them rather than wait sets it. Default: nil.
 	OnBackgroundError func(error)
+	// LockWait is how long Open waits for a data dir that another process
+	// holds, unless that process is a mount (LOCK names a mountpoint): then
+	// Open fails at once. Default: 0, fail at once.
+	LockWait time.Duration
+	// OnLockWait, if set, is called once when Open starts waiting, with
+	// the holder and LockWait.
+	OnLockWait func(holder LockInfo, wait time.Duration)
 }
 
 // Store is an open data directory. It is safe for concurrent use.
@@ -115,7 +122,8 @@ func (h *handle) setUID(uid string) { h.name.Store(&uid) }
 // tmp/; a new data dir is mode 0700), refuses a layout directory that is a
 // symbolic link (ErrUnsafeDataDir), refuses a VERSION newer than DataDirVersion (ErrDataDirVersion),
 // takes an exclusive flock on LOCK and records this process's pid in it. A
-// second Open of the same dir, from this or another process, fails at once
+// second Open of the same dir, from this or another process, fails (at once,
+// or after waiting up to opts.LockWait for a holder that is not a mount)
 // with an error wrapping ErrLocked (a *LockedError) whose message names the
 // holder (pid and, if recorded, mountpoint). Open empties tmp/ and removes
 // index directories that no map entry names (left by a crash during create,
@@ -147,7 +155,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 	}
 	s.lockInfo = LockInfo{PID: os.Getpid(), Since: now()}
-	if s.lock, err = lockDataDir(abs, opts.ReadOnly, s.lockInfo); err != nil {
+	if s.lock, err = lockDataDir(abs, opts.ReadOnly, s.lockInfo, lockWait{opts.LockWait, opts.OnLockWait}); err != nil {
 		return nil, err
 	}
 	if err := s.open(); err != nil {

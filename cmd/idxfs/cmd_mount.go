@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/idxfs/idxfs/fs"
+	"github.com/idxfs/idxfs/index"
 )
 
 // mountOptions are the flags of idxfs mount.
@@ -113,14 +115,23 @@ func unmountCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:      "unmount",
 		Aliases:   []string{"umount"},
-		Usage:     "unmount an idxfs mount (the daemon then shuts down)",
+		Usage:     "unmount an idxfs mount; returns once its daemon has let go of the data dir",
 		ArgsUsage: "MOUNTPOINT",
+		Description: "After the unmount, the daemon lets tasks in flight finish (its --shutdown-grace) and closes\n" +
+			"the data dir; idxfs unmount returns once it has, so that the next command can open the data dir.",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "wait", Value: unmountWait, Usage: "how long to wait for the daemon to let go of the data dir, then fail (exit 3) naming it"},
+		},
 		Action: func(c *cli.Context) error {
 			a, err := args(c, 1, 1, "MOUNTPOINT")
 			if err != nil {
 				return err
 			}
-			return g.later(func(context.Context) error { return runUnmount(a[0]) })
+			wait := c.Duration("wait")
+			if wait < 0 {
+				return usageError{fmt.Sprintf("--wait %v: want 0 (do not wait) or more", wait)}
+			}
+			return g.later(func(ctx context.Context) error { return runUnmount(ctx, a[0], wait) })
 		},
 	}
 }
@@ -198,6 +209,12 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 	case <-ctx.Done():
 	case <-served:
 		why = "unmounted from outside"
+		// LOCK no longer names the mount that is gone: a command started
+		// while tasks in flight finish waits for the data dir (--lock-wait)
+		// instead of being sent to the mountpoint.
+		if err := e.store.SetMountpoint(""); err != nil {
+			e.log.Warn("shutting down", "err", err)
+		}
 	}
 	e.log.Info(why+": shutting down", "path", m)
 	svc.stopping(why)
@@ -234,11 +251,59 @@ func mountHint(err error) error {
 	return err
 }
 
-func runUnmount(mnt string) error {
+// unmountWait is how long idxfs unmount waits by default for the daemon to
+// let go of the data dir: longer than the mount's default --shutdown-grace
+// (10s) and the close that follows it.
+const unmountWait = 30 * time.Second
+
+// runUnmount unmounts mnt, then waits up to wait for the daemon to release
+// the data dir (issue 9: idxfs unmount M && idxfs index list found it in
+// use for ~0.35 s).
+func runUnmount(ctx context.Context, mnt string, wait time.Duration) error {
 	abs, err := filepath.Abs(mnt)
 	if err != nil {
 		return err
 	}
+	// Which data dir and daemon, before the mount is gone: the mount's
+	// source names the data dir, whose LOCK names the daemon.
+	var daemon index.LockInfo
+	dataDir := ""
+	if src, _ := fs.MountSource(abs); strings.HasPrefix(src, "idxfs:") && wait > 0 {
+		dataDir = strings.TrimPrefix(src, "idxfs:")
+		daemon, _, _ = index.HeldBy(dataDir)
+	}
+	if err := unmount(abs); err != nil || dataDir == "" {
+		return err
+	}
+	if err := waitReleased(ctx, dataDir, daemon, wait); err != nil {
+		return fmt.Errorf("unmount %s: %w", abs, err)
+	}
+	return nil
+}
+
+// waitReleased waits until no process holds dataDir's LOCK, or another one
+// than daemon does (a command took it the moment the daemon let go).
+func waitReleased(ctx context.Context, dataDir string, daemon index.LockInfo, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		holder, held, err := index.HeldBy(dataDir)
+		if err != nil || !held || daemon.PID != 0 && holder.PID != 0 && holder.PID != daemon.PID {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("unmounted, but the daemon has not let go of the data dir after %v (tasks in flight may take its --shutdown-grace; idxfs unmount --wait waits longer): %w",
+				wait, &index.LockedError{Dir: dataDir, Holder: holder})
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// unmount does the kernel's unmount of the idxfs mount at abs.
+func unmount(abs string) error {
 	if os.Geteuid() != 0 {
 		// Without fusermount3 a normal user unmounts nothing: say so
 		// first, whatever the path is.

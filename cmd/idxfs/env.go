@@ -33,6 +33,7 @@ type globalOptions struct {
 	Keep      int
 	Level     int
 	BWLimit   string
+	LockWait  time.Duration
 
 	stdout io.Writer
 	stderr io.Writer
@@ -109,12 +110,19 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", format)}
 }
 
+// defaultLockWait is --lock-wait's default: a command started while
+// another holds the data dir (cron beside an admin) waits that long.
+const defaultLockWait = 5 * time.Second
+
 // checkGlobals refuses a global flag given a value out of its range: a
 // value the libraries would silently replace by their default is a usage
 // error naming the flag (the defaults themselves stay in task.Options).
 func checkGlobals(c *cli.Context, g *globalOptions) error {
 	if c.IsSet("workers") && g.Workers < 1 {
 		return usageError{fmt.Sprintf("--workers %d: want 1 or more (default: the number of CPUs)", g.Workers)}
+	}
+	if g.LockWait < 0 {
+		return usageError{fmt.Sprintf("--lock-wait %v: want 0 (fail at once) or more (default: %v)", g.LockWait, defaultLockWait)}
 	}
 	if g.Keep < 1 {
 		return usageError{fmt.Sprintf("--snapshot-keep %d: want 1 or more (default: %d)", g.Keep, engineDefaults.SnapshotKeep)}
@@ -155,7 +163,10 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--snapshot-bwlimit %q: %v", g.BWLimit, err)}
 	}
-	opts := index.Options{Logger: log, ReadOnly: readOnly}
+	opts := index.Options{Logger: log, ReadOnly: readOnly, LockWait: g.LockWait, OnLockWait: func(h index.LockInfo, wait time.Duration) {
+		dir, _ := filepath.Abs(g.DataDir) // as the error names it
+		fmt.Fprintf(g.stderr, "idxfs: %v; waiting up to %v for it (--lock-wait)\n", &index.LockedError{Dir: dir, Holder: h}, wait)
+	}}
 	if g.abort != nil && !g.daemon {
 		opts.OnBackgroundError = func(err error) {
 			g.abort(fmt.Errorf("data dir %s: stopped by an error of its database: %w", g.DataDir, err))

@@ -174,6 +174,8 @@ func newApp(g *globalOptions) *cli.App {
 				Usage: "gzip level of new snapshots, 1 (fastest) to 9 (smallest), or -2 (Huffman coding only)"},
 			&cli.StringFlag{Name: "snapshot-bwlimit", EnvVars: []string{"IDXFS_SNAPSHOT_BWLIMIT"}, Destination: &g.BWLimit,
 				Usage: "write snapshots at most this fast, per second (e.g. 50M), to spare a busy disk (default: no limit)"},
+			&cli.DurationFlag{Name: "lock-wait", EnvVars: []string{"IDXFS_LOCK_WAIT"}, Value: defaultLockWait, Destination: &g.LockWait,
+				Usage: "how long to wait for a data dir that another command holds (not a mount), then fail (exit 3); 0: fail at once"},
 			&cli.BoolFlag{Name: "version", Usage: "print the version, as idxfs version does"},
 		},
 		Commands: []*cli.Command{
