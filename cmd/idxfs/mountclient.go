@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/idxfs/idxfs/cmd/idxfs/progress"
+	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/task"
+)
+
+// mountBackend is a data dir that a mount holds, used through the mount's
+// own files (fs/doc.go): the task and status files for reads, mkdir, rmdir
+// and rename(2) in indexes/ for the index tasks, rm tasks/UID.json to
+// cancel. The mount is the one interface of the running daemon (DESIGN §1).
+type mountBackend struct {
+	g   globalOptions
+	mnt string
+}
+
+// pollEvery is how often a waiting command reads its task's file.
+const pollEvery = 100 * time.Millisecond
+
+func openMountBackend(g globalOptions, mnt string) (*mountBackend, error) {
+	g.stderr = progress.NewStderr(g.stderr)
+	if _, err := os.Stat(filepath.Join(mnt, "tasks")); err != nil {
+		return nil, err
+	}
+	return &mountBackend{g: g, mnt: mnt}, nil
+}
+
+func (b *mountBackend) path(elem ...string) string {
+	return filepath.Join(append([]string{b.mnt}, elem...)...)
+}
+
+// notThroughMountError: what the command line asks for has no file
+// equivalent in the mount (README "The CLI while mounted"). Exit code 3, as
+// for a data dir in use: the data dir must be unmounted for it.
+type notThroughMountError struct{ what, dataDir, mnt string }
+
+func (e notThroughMountError) Error() string {
+	return fmt.Sprintf("%s: not available while data dir %s is mounted at %s (the mount has no file for it); run it with the data dir unmounted",
+		e.what, e.dataDir, e.mnt)
+}
+
+func (b *mountBackend) unsupported(what string) error {
+	return notThroughMountError{what, b.g.DataDir, b.mnt}
+}
+
+// mountCallError is a call on the mount that failed with an errno and no
+// task to say why: its code is the errno's, mapped back through fs's table
+// (errnoCodes), so that the exit code is the one the engine's error gives.
+type mountCallError struct {
+	err error // the *os.PathError or *os.LinkError
+	te  *task.Error
+}
+
+func (e *mountCallError) Error() string { return e.err.Error() }
+func (e *mountCallError) Unwrap() error { return e.te }
+
+// errnoCodes maps an errno of the mount back to a code: the inverse of
+// fs/errno.go's table where that is one-to-one (TestErrnoCodes); the errnos
+// it gives several codes map to the one a call of that kind means (ops
+// override ENOENT and EINVAL with what they mean).
+var errnoCodes = map[syscall.Errno]string{
+	syscall.ENOENT:    task.CodeFileNotFound,
+	syscall.EEXIST:    task.CodeIndexAlreadyExists,
+	syscall.ENOTEMPTY: task.CodeIndexAlreadyExists, // rename onto an existing index
+	syscall.EINVAL:    task.CodeInvalidTaskRequest,
+	syscall.EFBIG:     task.CodeSnapshotTooLarge,
+	syscall.ENOSPC:    task.CodeNoSpaceLeft,
+	syscall.EDQUOT:    task.CodeNoSpaceLeft,
+	syscall.EROFS:     task.CodeDatabaseFailed,
+	syscall.EINTR:     task.CodeCallerInterrupted,
+	syscall.EIO:       task.CodeInternal,
+	syscall.EPERM:     task.CodeInvalidTaskRequest, // a tree change the mount refuses
+	syscall.ECANCELED: task.CodeTaskCanceled,
+	syscall.ESHUTDOWN: task.CodeEngineClosed,
+}
+
+// callError turns err of a call on the mount into the error the engine
+// would give: an errno gets its code (override first), anything else stays.
+func callError(err error, override map[syscall.Errno]string) error {
+	var errno syscall.Errno
+	if err == nil || !errors.As(err, &errno) {
+		return err
+	}
+	code, ok := override[errno]
+	if !ok {
+		if code, ok = errnoCodes[errno]; !ok {
+			code = task.CodeInternal
+		}
+	}
+	return &mountCallError{err: err, te: &task.Error{Message: err.Error(), Code: code}}
+}
+
+func taskFile(uid uint64) string { return fmt.Sprintf("%d.json", uid) }
+
+func (b *mountBackend) Task(uid uint64) (task.Task, error) {
+	data, err := os.ReadFile(b.path("tasks", taskFile(uid)))
+	if errors.Is(err, syscall.ENOENT) {
+		return task.Task{}, fmt.Errorf("task %d: %w", uid, task.ErrTaskNotFound)
+	}
+	if err != nil {
+		return task.Task{}, callError(err, nil)
+	}
+	var t task.Task
+	if err := json.Unmarshal(data, &t); err != nil {
+		return task.Task{}, fmt.Errorf("%s: %w", b.path("tasks", taskFile(uid)), err)
+	}
+	return t, nil
+}
+
+// listedUIDs are the uids tasks/ lists (the newest tasks), newest first.
+func (b *mountBackend) listedUIDs() ([]uint64, error) {
+	ents, err := os.ReadDir(b.path("tasks"))
+	if err != nil {
+		return nil, callError(err, nil)
+	}
+	var uids []uint64
+	for _, en := range ents {
+		if uid, err := task.ParseUID(strings.TrimSuffix(en.Name(), ".json")); err == nil {
+			uids = append(uids, uid)
+		}
+	}
+	sort.Slice(uids, func(i, j int) bool { return uids[i] > uids[j] })
+	return uids, nil
+}
+
+// Tasks reads the tasks that tasks/ lists, then, if f wants more, the older
+// ones by uid (tasks/ looks up any task the engine keeps).
+func (b *mountBackend) Tasks(f task.Filter) ([]task.Task, error) {
+	uids, err := b.listedUIDs()
+	if err != nil {
+		return nil, err
+	}
+	if n := len(uids); n > 0 {
+		for uid := uids[n-1] - 1; uid > 0; uid-- {
+			uids = append(uids, uid)
+		}
+	}
+	var out []task.Task
+	for _, uid := range uids {
+		t, err := b.Task(uid)
+		if errors.Is(err, task.ErrTaskNotFound) {
+			continue // pruned, or never kept
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f.IndexUID != "" && t.IndexUID != f.IndexUID ||
+			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, t.Status) ||
+			len(f.Types) > 0 && !slices.Contains(f.Types, t.Type) {
+			continue
+		}
+		out = append(out, t)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (b *mountBackend) Index(ctx context.Context, name string) (index.Info, error) {
+	data, err := os.ReadFile(b.path("indexes", name, "status.json"))
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTDIR) {
+		return index.Info{}, fmt.Errorf("index %q: %w", name, index.ErrNotFound)
+	}
+	if err != nil {
+		return index.Info{}, callError(err, nil)
+	}
+	var in index.Info
+	if err := json.Unmarshal(data, &in); err != nil {
+		return index.Info{}, fmt.Errorf("%s: %w", b.path("indexes", name, "status.json"), err)
+	}
+	return in, nil
+}
+
+func (b *mountBackend) Indexes(ctx context.Context) ([]index.Info, error) {
+	ents, err := os.ReadDir(b.path("indexes"))
+	if err != nil {
+		return nil, callError(err, nil)
+	}
+	var out []index.Info
+	for _, en := range ents { // ReadDir sorts by name, as the store lists them
+		in, err := b.Index(ctx, en.Name())
+		if errors.Is(err, index.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (b *mountBackend) Export(ctx context.Context, idx string, w io.Writer) error {
+	f, err := os.Open(b.path("indexes", idx, "documents.ndjson"))
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("index %q: %w", idx, index.ErrNotFound)
+	}
+	if err != nil {
+		return callError(err, nil)
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return callError(err, nil)
+}
+
+// Cancel is rm tasks/UID.json.
+func (b *mountBackend) Cancel(uid uint64) (task.Task, error) {
+	err := os.Remove(b.path("tasks", taskFile(uid)))
+	if errors.Is(err, syscall.ENOENT) {
+		return task.Task{}, fmt.Errorf("task %d: %w", uid, task.ErrTaskNotFound)
+	}
+	if errors.Is(err, syscall.EPERM) {
+		t, _ := b.Task(uid)
+		return t, fmt.Errorf("task %d is %s: %w", uid, t.Status, task.ErrFinished)
+	}
+	if err != nil {
+		return task.Task{}, callError(err, nil)
+	}
+	return b.Task(uid)
+}
+
+// Wait follows tasks/UID.json until the task is finished.
+func (b *mountBackend) Wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
+	if _, err := b.Task(uid); err != nil {
+		return task.Task{}, err
+	}
+	t, err := showing(b.g, w, func() (task.Task, error) { return b.Task(uid) }, func() (task.Task, error) {
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+		for {
+			t, err := b.Task(uid)
+			if err != nil || t.Status.Finished() {
+				return t, err
+			}
+			select {
+			case <-ctx.Done():
+				return t, ctx.Err()
+			case <-tick.C:
+			}
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			b.interrupted(uid)
+		}
+		return t, err
+	}
+	return outcome(b.g, w, t)
+}
+
+// interrupted cancels task uid after Ctrl-C, as a local wait does, and says
+// how it ended.
+func (b *mountBackend) interrupted(uid uint64) {
+	if _, err := b.Cancel(uid); err != nil {
+		return
+	}
+	for i := 0; i < 600; i++ { // a minute at most
+		if t, err := b.Task(uid); err != nil || t.Status.Finished() {
+			fmt.Fprintf(b.g.stderr, "interrupted: task %d %s\n", uid, t.Status)
+			return
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// Submit does r through the mount's call for it, which enqueues the task and
+// waits for it; meanwhile the task's file feeds the progress display, and
+// its JSON gives the outcome and the real error code.
+func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	var call func() error
+	var override map[syscall.Errno]string
+	switch r.Kind {
+	case task.IndexCreation:
+		if r.PrimaryKey != "" {
+			return task.Task{}, b.unsupported("index create --primary-key")
+		}
+		call = func() error { return os.Mkdir(b.path("indexes", r.IndexUID), 0o755) }
+		override = map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidIndexUID}
+	case task.IndexDeletion:
+		call = func() error { return os.Remove(b.path("indexes", r.IndexUID)) }
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
+	case task.IndexRename:
+		call = func() error { return os.Rename(b.path("indexes", r.IndexUID), b.path("indexes", r.NewIndexUID)) }
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
+	case task.IndexSwap:
+		call = func() error {
+			a, c := b.path("indexes", r.IndexUID), b.path("indexes", r.NewIndexUID)
+			if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, c, unix.RENAME_EXCHANGE); err != nil {
+				return &os.LinkError{Op: "renameat2 RENAME_EXCHANGE", Old: a, New: c, Err: err}
+			}
+			return nil
+		}
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
+	default:
+		return task.Task{}, b.unsupported(commandOf(r))
+	}
+	if w.NoWait {
+		return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
+	}
+	mine := func(t task.Task) bool {
+		return t.Type == r.Kind && (t.IndexUID == r.IndexUID || t.IndexUID == r.NewIndexUID)
+	}
+	return b.follow(ctx, w, r, mine, call, override)
+}
+
+// follow runs call, the mount's blocking call that enqueues a task and
+// waits for it, and finds that task: the oldest task newer than those
+// listed before the call for which mine holds. Another process doing the
+// same thing to the same index at the same moment could be taken for it.
+func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request, mine func(task.Task) bool, call func() error, override map[syscall.Errno]string) (task.Task, error) {
+	var before uint64
+	if uids, err := b.listedUIDs(); err != nil {
+		return task.Task{}, err
+	} else if len(uids) > 0 {
+		before = uids[0]
+	}
+	find := func() (task.Task, bool) {
+		uids, err := b.listedUIDs()
+		if err != nil {
+			return task.Task{}, false
+		}
+		for i := len(uids) - 1; i >= 0; i-- {
+			if uids[i] <= before {
+				continue
+			}
+			if t, err := b.Task(uids[i]); err == nil && mine(t) {
+				return t, true
+			}
+		}
+		return task.Task{}, false
+	}
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	poll := func() (task.Task, error) {
+		if t, ok := find(); ok {
+			return t, nil
+		}
+		return task.Task{Type: r.Kind, IndexUID: r.IndexUID, Status: task.Enqueued}, nil
+	}
+	var callErr error
+	_, err := showing(b.g, w, poll, func() (task.Task, error) {
+		select {
+		case callErr = <-done:
+			return task.Task{}, nil
+		case <-ctx.Done():
+			return task.Task{}, ctx.Err()
+		}
+	})
+	if err != nil { // Ctrl-C: cancel the task, as a local wait does
+		if t, ok := find(); ok {
+			b.interrupted(t.UID)
+			t, _ = b.Task(t.UID)
+			return t, err
+		}
+		return task.Task{}, err
+	}
+	t, ok := find()
+	if !ok {
+		if callErr != nil {
+			return task.Task{}, indexError(r, callError(callErr, override))
+		}
+		return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
+	}
+	if !t.Status.Finished() && callErr != nil {
+		return t, callError(callErr, override)
+	}
+	return outcome(b.g, w, t)
+}
+
+// indexError words a refusal that came before any task (the kernel knows
+// the entry exists, or that it does not) as the engine words it.
+func indexError(r task.Request, err error) error {
+	switch task.Classify(err).Code {
+	case task.CodeIndexAlreadyExists:
+		name := r.IndexUID
+		if r.Kind == task.IndexRename {
+			name = r.NewIndexUID
+		}
+		return fmt.Errorf("index %q: %w", name, index.ErrExists)
+	case task.CodeIndexNotFound:
+		return fmt.Errorf("index %q: %w", r.IndexUID, index.ErrNotFound)
+	}
+	return err
+}
+
+// commandOf names the command that makes request r, for messages.
+func commandOf(r task.Request) string {
+	switch r.Kind {
+	case task.IndexCreation:
+		return "idxfs index create"
+	case task.IndexDeletion:
+		return "idxfs index delete"
+	case task.IndexRename:
+		return "idxfs index rename"
+	case task.IndexSwap:
+		return "idxfs index swap"
+	case task.DocumentAdditionOrUpdate:
+		if r.ReplaceAll {
+			return "idxfs documents replace"
+		}
+		return "idxfs documents add"
+	case task.DocumentDeletion:
+		return "idxfs documents delete"
+	case task.SingleIndexSnapshotCreation:
+		return "idxfs snapshot create"
+	case task.SingleIndexSnapshotImport:
+		return "idxfs snapshot import"
+	}
+	return "idxfs " + string(r.Kind)
+}
