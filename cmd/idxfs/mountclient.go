@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,6 +121,12 @@ func (b *mountBackend) Task(uid uint64) (task.Task, error) {
 	if err := json.Unmarshal(data, &t); err != nil {
 		return task.Task{}, fmt.Errorf("%s: %w", b.path("tasks", taskFile(uid)), err)
 	}
+	if len(t.Details) > 0 { // as the engine holds them (tasks show prints them)
+		var c bytes.Buffer
+		if json.Compact(&c, t.Details) == nil {
+			t.Details = c.Bytes()
+		}
+	}
 	return t, nil
 }
 
@@ -174,6 +181,9 @@ func (b *mountBackend) Tasks(f task.Filter) ([]task.Task, error) {
 }
 
 func (b *mountBackend) Index(ctx context.Context, name string) (index.Info, error) {
+	if err := index.ValidateUID(name); err != nil {
+		return index.Info{}, err
+	}
 	data, err := os.ReadFile(b.path("indexes", name, "status.json"))
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTDIR) {
 		return index.Info{}, fmt.Errorf("index %q: %w", name, index.ErrNotFound)
@@ -208,6 +218,9 @@ func (b *mountBackend) Indexes(ctx context.Context) ([]index.Info, error) {
 }
 
 func (b *mountBackend) Export(ctx context.Context, idx string, w io.Writer) error {
+	if err := index.ValidateUID(idx); err != nil {
+		return err
+	}
 	f, err := os.Open(b.path("indexes", idx, "documents.ndjson"))
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("index %q: %w", idx, index.ErrNotFound)
@@ -284,6 +297,11 @@ func (b *mountBackend) interrupted(uid uint64) {
 // waits for it; meanwhile the task's file feeds the progress display, and
 // its JSON gives the outcome and the real error code.
 func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	for _, name := range []string{r.IndexUID, r.NewIndexUID} {
+		if err := index.ValidateUID(name); name != "" && err != nil {
+			return task.Task{}, err // refused before any task, as Enqueue does
+		}
+	}
 	var call func() error
 	var override map[syscall.Errno]string
 	switch r.Kind {
@@ -374,7 +392,7 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 	t, ok := find()
 	if !ok {
 		if callErr != nil {
-			return task.Task{}, indexError(r, callError(callErr, override))
+			return task.Task{}, b.indexError(r, callError(callErr, override))
 		}
 		return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
 	}
@@ -384,18 +402,34 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 	return outcome(b.g, w, t)
 }
 
-// indexError words a refusal that came before any task (the kernel knows
-// the entry exists, or that it does not) as the engine words it.
-func indexError(r task.Request, err error) error {
+// indexError words a refusal that the kernel made before any task (it
+// knows whether the entry exists) as the task would have failed, with the
+// engine's words (index/rename.go), so that the message and exit code are
+// those of the same command unmounted. A rename onto an existing index is
+// refused before a task by both.
+func (b *mountBackend) indexError(r task.Request, err error) error {
+	failed := func(format string, a ...any) error {
+		te := task.Classify(err)
+		return &task.Error{Message: fmt.Sprintf(format, a...), Code: te.Code, Type: task.TypeInvalidRequest}
+	}
 	switch task.Classify(err).Code {
 	case task.CodeIndexAlreadyExists:
-		name := r.IndexUID
 		if r.Kind == task.IndexRename {
-			name = r.NewIndexUID
+			return fmt.Errorf("index %q: %w", r.NewIndexUID, index.ErrExists)
 		}
-		return fmt.Errorf("index %q: %w", name, index.ErrExists)
+		return failed("index %q: already exists", r.IndexUID)
 	case task.CodeIndexNotFound:
-		return fmt.Errorf("index %q: %w", r.IndexUID, index.ErrNotFound)
+		missing := r.IndexUID
+		if _, serr := os.Stat(b.path("indexes", missing)); serr == nil && r.NewIndexUID != "" {
+			missing = r.NewIndexUID
+		}
+		switch r.Kind {
+		case task.IndexRename:
+			return failed("rename index %q to %q: index %q: not found", r.IndexUID, r.NewIndexUID, missing)
+		case task.IndexSwap:
+			return failed("swap indexes %q and %q: index %q: not found", r.IndexUID, r.NewIndexUID, missing)
+		}
+		return failed("index %q: not found", missing)
 	}
 	return err
 }
