@@ -30,6 +30,8 @@ type backend interface {
 	Cancel(uid uint64) (task.Task, error)
 	// Export writes the index's documents as NDJSON.
 	Export(ctx context.Context, idx string, w io.Writer) error
+	// StoredArchive is storedArchive on the data dir's snapshot store.
+	StoredArchive(file string) (string, error)
 }
 
 // localBackend is the engine of a data dir this command opened.
@@ -50,6 +52,9 @@ func (b localBackend) Wait(ctx context.Context, w waitOptions, uid uint64) (task
 	return b.e.wait(ctx, w, uid)
 }
 func (b localBackend) Cancel(uid uint64) (task.Task, error) { return b.e.engine.Cancel(uid) }
+func (b localBackend) StoredArchive(file string) (string, error) {
+	return storedArchive(b.e.engine.ResolveSnapshot, file)
+}
 func (b localBackend) Export(ctx context.Context, idx string, w io.Writer) error {
 	_, err := b.e.store.Export(ctx, idx, w)
 	return err

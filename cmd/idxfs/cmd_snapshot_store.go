@@ -265,11 +265,11 @@ func runSnapshotPrune(ctx context.Context, g globalOptions, p task.PrunePolicy, 
 // storedArchive turns the FILE of `snapshot import` into a path: a file
 // that exists is itself; a snapshot id (or a unique prefix) that is no file
 // is looked up in the store.
-func storedArchive(e *env, file string) (string, error) {
+func storedArchive(resolve func(string) (task.StoredFile, error), file string) (string, error) {
 	if _, err := os.Lstat(file); err == nil || file == "-" || !task.IsSnapshotID(file) {
 		return file, nil
 	}
-	f, err := e.engine.ResolveSnapshot(file)
+	f, err := resolve(file)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/idxfs/idxfs/cmd/idxfs/progress"
 	"github.com/idxfs/idxfs/index"
+	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -233,6 +234,17 @@ func (b *mountBackend) Export(ctx context.Context, idx string, w io.Writer) erro
 	return callError(err, nil)
 }
 
+// StoredArchive resolves a snapshot id in the mount's snapshots/.
+func (b *mountBackend) StoredArchive(file string) (string, error) {
+	return storedArchive(func(ref string) (task.StoredFile, error) {
+		files, err := mountStoreFiles(b.mnt)
+		if err != nil {
+			return task.StoredFile{}, err
+		}
+		return task.FindSnapshot(files, ref)
+	}, file)
+}
+
 // Cancel is rm tasks/UID.json.
 func (b *mountBackend) Cancel(uid uint64) (task.Task, error) {
 	err := os.Remove(b.path("tasks", taskFile(uid)))
@@ -326,30 +338,43 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 			return nil
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
+	case task.SingleIndexSnapshotCreation:
+		if w.NoWait {
+			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
+		}
+		return b.snapshot(ctx, w, r)
+	case task.SingleIndexSnapshotImport:
+		if w.NoWait {
+			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
+		}
+		return b.importArchive(ctx, w, r)
 	default:
 		return task.Task{}, b.unsupported(commandOf(r))
 	}
 	if w.NoWait {
 		return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
 	}
-	mine := func(t task.Task) bool {
+	find, err := b.newTask(func(t task.Task) bool {
 		return t.Type == r.Kind && (t.IndexUID == r.IndexUID || t.IndexUID == r.NewIndexUID)
+	})
+	if err != nil {
+		return task.Task{}, err
 	}
-	return b.follow(ctx, w, r, mine, call, override)
+	return b.follow(ctx, w, r, find, nil, call, override)
 }
 
-// follow runs call, the mount's blocking call that enqueues a task and
-// waits for it, and finds that task: the oldest task newer than those
-// listed before the call for which mine holds. Another process doing the
-// same thing to the same index at the same moment could be taken for it.
-func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request, mine func(task.Task) bool, call func() error, override map[syscall.Errno]string) (task.Task, error) {
+// newTask returns a finder of the task that a call about to be made
+// enqueues: the oldest task newer than those listed now for which mine
+// holds. Another process doing the same thing to the same index at the
+// same moment could be taken for it.
+func (b *mountBackend) newTask(mine func(task.Task) bool) (func() (task.Task, bool), error) {
 	var before uint64
 	if uids, err := b.listedUIDs(); err != nil {
-		return task.Task{}, err
+		return nil, err
 	} else if len(uids) > 0 {
 		before = uids[0]
 	}
-	find := func() (task.Task, bool) {
+	return func() (task.Task, bool) {
 		uids, err := b.listedUIDs()
 		if err != nil {
 			return task.Task{}, false
@@ -363,7 +388,140 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 			}
 		}
 		return task.Task{}, false
+	}, nil
+}
+
+// snapshot opens indexes/NAME/snapshot.tar.gz, which waits for a creation
+// if the index has no fresh snapshot. If it has one, the mount runs no
+// task: the outcome is then a task with uid 0 made from the index's
+// status.json (latestSnapshot), reused, as the engine's task would say.
+func (b *mountBackend) snapshot(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	find, err := b.newTask(func(t task.Task) bool { return t.Type == r.Kind && t.IndexUID == r.IndexUID })
+	if err != nil {
+		return task.Task{}, err
 	}
+	call := func() error {
+		f, err := os.Open(b.path("indexes", r.IndexUID, "snapshot.tar.gz"))
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	none := func() (task.Task, error) {
+		data, err := os.ReadFile(b.path("indexes", r.IndexUID, "status.json"))
+		if err != nil {
+			return task.Task{}, callError(err, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
+		}
+		var st struct {
+			Latest *task.StoredSnapshot `json:"latestSnapshot"`
+		}
+		if err := json.Unmarshal(data, &st); err != nil || st.Latest == nil {
+			return task.Task{}, fmt.Errorf("%s: no latestSnapshot after its snapshot.tar.gz was read (%v)", b.path("indexes", r.IndexUID, "status.json"), err)
+		}
+		s := st.Latest
+		d, _ := json.Marshal(task.SnapshotCreationDetails{IndexUID: s.IndexUID, Path: s.Path, Size: s.Size,
+			IndexVersion: s.IndexVersion, NumberOfDocuments: s.Documents, Reused: true})
+		now := time.Now()
+		return task.Task{IndexUID: r.IndexUID, Type: r.Kind, Status: task.Succeeded, Details: d,
+			EnqueuedAt: now, StartedAt: &now, FinishedAt: &now}, nil
+	}
+	return b.follow(ctx, w, r, find, none, call, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
+}
+
+// importArchive copies the archive into import/NAME (import/NAME.replace
+// with --replace), whose close waits for the import. The entry's task is
+// the one MOUNT/status.json names for it.
+func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	src := r.Stream
+	if src == nil {
+		f, err := os.Open(r.SnapshotPath)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				abs, _ := filepath.Abs(r.SnapshotPath) // as the engine says it
+				return task.Task{}, fmt.Errorf("import %q: %w", abs, task.ErrSnapshotFileNotFound)
+			}
+			return task.Task{}, err
+		}
+		defer f.Close()
+		if r.NewIndexUID == "" { // the archive's own name
+			md, err := snapshot.Inspect(f)
+			if err != nil {
+				return task.Task{}, fmt.Errorf("%s: %w", r.SnapshotPath, err)
+			}
+			r.NewIndexUID = md.IndexUID
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return task.Task{}, err
+			}
+		}
+		src = f
+	}
+	if r.NewIndexUID == "" {
+		r.NewIndexUID = r.IndexUID
+	}
+	if err := index.ValidateUID(r.NewIndexUID); err != nil {
+		return task.Task{}, err
+	}
+	entry := r.NewIndexUID
+	if r.Replace {
+		entry += ".replace"
+	}
+	path := b.path("import", entry)
+	newer, err := b.newTask(func(t task.Task) bool { return t.Type == r.Kind && t.IndexUID == r.NewIndexUID })
+	if err != nil {
+		return task.Task{}, err
+	}
+	find := func() (task.Task, bool) {
+		if uid := b.importTask(entry); uid != 0 {
+			if t, err := b.Task(uid); err == nil {
+				return t, true
+			}
+		}
+		return newer()
+	}
+	call := func() error {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, src); err != nil {
+			f.Close()
+			os.Remove(path) // abandons the import
+			return err
+		}
+		return f.Close()
+	}
+	return b.follow(ctx, w, r, find, nil, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
+}
+
+// importTask is the task of entry import/NAME, as MOUNT/status.json lists
+// it (0 while it has none).
+func (b *mountBackend) importTask(name string) uint64 {
+	data, err := os.ReadFile(b.path("status.json"))
+	if err != nil {
+		return 0
+	}
+	var st struct {
+		Imports []struct {
+			Name string `json:"name"`
+			Task uint64 `json:"task"`
+		} `json:"imports"`
+	}
+	if json.Unmarshal(data, &st) != nil {
+		return 0
+	}
+	for _, im := range st.Imports {
+		if im.Name == name {
+			return im.Task
+		}
+	}
+	return 0
+}
+
+// follow runs call, the mount's blocking call that enqueues a task and
+// waits for it, while find's task feeds the progress display; then it
+// reports find's task as a waiting command does. If the call succeeded
+// with no task (the mount had nothing to do), none gives the outcome.
+func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request, find func() (task.Task, bool), none func() (task.Task, error), call func() error, override map[syscall.Errno]string) (task.Task, error) {
 	done := make(chan error, 1)
 	go func() { done <- call() }()
 	poll := func() (task.Task, error) {
@@ -394,6 +552,13 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 		if callErr != nil {
 			return task.Task{}, b.indexError(r, callError(callErr, override))
 		}
+		if none != nil {
+			t, err := none()
+			if err != nil {
+				return t, err
+			}
+			return outcome(b.g, w, t)
+		}
 		return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
 	}
 	if !t.Status.Finished() && callErr != nil {
@@ -414,7 +579,8 @@ func (b *mountBackend) indexError(r task.Request, err error) error {
 	}
 	switch task.Classify(err).Code {
 	case task.CodeIndexAlreadyExists:
-		if r.Kind == task.IndexRename {
+		switch r.Kind {
+		case task.IndexRename, task.SingleIndexSnapshotImport:
 			return fmt.Errorf("index %q: %w", r.NewIndexUID, index.ErrExists)
 		}
 		return failed("index %q: already exists", r.IndexUID)
