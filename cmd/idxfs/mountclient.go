@@ -490,7 +490,15 @@ func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.
 		}
 		return f.Close()
 	}
-	return b.follow(ctx, w, r, find, nil, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
+	t, err := b.follow(ctx, w, r, find, nil, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
+	if err == nil && t.Status == task.Succeeded {
+		// The entry would linger for the mount's grace period (for tools
+		// that stat what they wrote), holding the name: this command
+		// needs no grace, and a restore-over right after must work as it
+		// does unmounted.
+		os.Remove(path)
+	}
+	return t, err
 }
 
 // importTask is the task of entry import/NAME, as MOUNT/status.json lists

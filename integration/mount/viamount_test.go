@@ -3,6 +3,7 @@ package mount
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -213,5 +214,123 @@ func TestCLITasksListDuringMountImport(t *testing.T) {
 	}
 	if err := <-cpDone; err != nil {
 		t.Fatalf("cp into import/: %v: %s", err, cpErr.String())
+	}
+}
+
+// TestCLISnapshotThroughMount: snapshot create (to the store, and -o FILE)
+// reads the mount's snapshot.tar.gz; snapshot import copies into import/:
+// a refused import says how to replace, --as imports, --replace of a bad
+// archive fails and leaves the index, of a good one replaces it at once.
+func TestCLISnapshotThroughMount(t *testing.T) {
+	e := newEnv(t, map[string]int{"movies": 3000, "books": 200})
+	e.mount()
+	dir := t.TempDir()
+	r := e.idxfs("snapshot", "create", "movies")
+	path := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(path, filepath.Join(e.data, "snapshots")+"/") || !exists(path) ||
+		!strings.Contains(r.stderr, `snapshot of "movies" `) {
+		t.Fatalf("snapshot create while mounted: %v", r)
+	}
+	out := filepath.Join(dir, "movies.tar.gz")
+	if r := e.idxfs("snapshot", "create", "movies", "-o", out); r.code != 0 || r.stdout != "" {
+		t.Fatalf("snapshot create -o while mounted: %v", r)
+	}
+	if fileSum(t, out) != fileSum(t, e.path("indexes", "movies", "snapshot.tar.gz")) {
+		t.Error("snapshot create -o FILE: FILE is not the mount's snapshot.tar.gz")
+	}
+	if ents, _ := filepath.Glob(filepath.Join(dir, ".*")); len(ents) != 0 {
+		t.Errorf("partial files left: %v", ents)
+	}
+	if r := e.idxfs("snapshot", "import", out); r.code != 5 || !strings.Contains(r.stderr, `index "movies": already exists`) || !strings.Contains(r.stderr, "--replace") {
+		t.Errorf("snapshot import onto movies while mounted: %v; want exit 5 and the --replace hint", r)
+	}
+	r = e.idxfs("snapshot", "import", out, "--as", "copy")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `imported "movies" as "copy": 3000 documents`) || e.exportOf("copy") != e.exportOf("movies") {
+		t.Fatalf("snapshot import --as copy while mounted: %v", r)
+	}
+	raw := must(t, "cat", out)
+	bad := filepath.Join(dir, "bad.tar.gz")
+	if err := os.WriteFile(bad, []byte(raw[:len(raw)/2]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.idxfs("snapshot", "import", bad, "--as", "copy", "--replace"); r.code != 6 || !strings.Contains(r.stderr, "invalid_snapshot") {
+		t.Errorf("snapshot import of a bad archive --replace while mounted: %v; want exit 6, invalid_snapshot", r)
+	}
+	if e.exportOf("copy") != e.exportOf("movies") {
+		t.Error("a failed --replace changed the index")
+	}
+	books := e.exportOf("books")
+	must(t, bin, "snapshot", "create", "books", "-o", filepath.Join(dir, "books.tar.gz"), "--data-dir", e.data)
+	r = e.idxfs("snapshot", "import", filepath.Join(dir, "books.tar.gz"), "--as", "copy", "--replace")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `imported "books" replacing "copy"`) || e.exportOf("copy") != books {
+		t.Errorf("snapshot import --replace while mounted: %v", r)
+	}
+	if r := e.idxfs("snapshot", "import", filepath.Join(dir, "nope.tar.gz")); r.code != 4 || !strings.Contains(r.stderr, "no such archive file") {
+		t.Errorf("snapshot import of a missing file while mounted: %v", r)
+	}
+}
+
+// TestCLIImportProgressInMount: an import the CLI started while mounted
+// (from stdin, fed by the test in two halves) shows in the mount's
+// status.json with its task, and a second process's tasks list shows that
+// task processing, before the archive is even complete.
+func TestCLIImportProgressInMount(t *testing.T) {
+	e := newEnv(t, map[string]int{"movies": 20000})
+	e.mount()
+	raw := []byte(must(t, "cat", e.path("indexes", "movies", "snapshot.tar.gz")))
+	cmd := exec.Command(bin, "snapshot", "import", "-", "--as", "copy", "--data-dir", e.data)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	half := len(raw) / 2
+	if _, err := stdin.Write(raw[:half]); err != nil {
+		t.Fatal(err)
+	}
+	var uid uint64
+	until(t, time.Minute, "the CLI's import in status.json, with its task", func() bool {
+		b, err := os.ReadFile(e.path("status.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Imports []struct {
+				Name  string `json:"name"`
+				Size  int64  `json:"size"`
+				State string `json:"state"`
+				Task  uint64 `json:"task"`
+			} `json:"imports"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatalf("status.json: %v", err)
+		}
+		for _, im := range st.Imports {
+			if im.Name == "copy" && im.State == "writing" && im.Size > 0 && im.Task != 0 {
+				uid = im.Task
+				return true
+			}
+		}
+		return false
+	})
+	r := e.idxfs("tasks", "list", "--status", "processing", "--json")
+	var ts []task
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ts) != nil || len(ts) != 1 || ts[0].UID != uid || ts[0].Type != "singleIndexSnapshotImport" {
+		t.Errorf("tasks list in a second process during the import: %v; want task %d processing", r, uid)
+	}
+	if _, err := stdin.Write(raw[half:]); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || !strings.HasPrefix(stdout.String(), fmt.Sprintf(`imported "movies" as "copy": 20000 documents, index version 2 (task %d,`, uid)) {
+		t.Fatalf("snapshot import - while mounted: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+	if e.exportOf("copy") != e.exportOf("movies") {
+		t.Error("the imported index does not hold movies' documents")
 	}
 }
