@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ type backend interface {
 	Cancel(uid uint64) (task.Task, error)
 	// Export writes the index's documents as NDJSON.
 	Export(ctx context.Context, idx string, w io.Writer) error
+	Document(ctx context.Context, idx, id string) (json.RawMessage, error)
+	// Snapshots lists the stored snapshots of index idx ("": all).
+	Snapshots(idx string) ([]task.StoredSnapshot, error)
 	// StoredArchive is storedArchive on the data dir's snapshot store.
 	StoredArchive(file string) (string, error)
 }
@@ -52,6 +56,12 @@ func (b localBackend) Wait(ctx context.Context, w waitOptions, uid uint64) (task
 	return b.e.wait(ctx, w, uid)
 }
 func (b localBackend) Cancel(uid uint64) (task.Task, error) { return b.e.engine.Cancel(uid) }
+func (b localBackend) Document(ctx context.Context, idx, id string) (json.RawMessage, error) {
+	return b.e.store.Document(ctx, idx, id)
+}
+func (b localBackend) Snapshots(idx string) ([]task.StoredSnapshot, error) {
+	return b.e.engine.Snapshots(idx)
+}
 func (b localBackend) StoredArchive(file string) (string, error) {
 	return storedArchive(b.e.engine.ResolveSnapshot, file)
 }

@@ -120,8 +120,8 @@ func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error 
 }
 
 func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		doc, err := e.store.Document(ctx, idx, id)
+	return withReadBackend(ctx, g, func(b backend) error {
+		doc, err := b.Document(ctx, idx, id)
 		if err != nil {
 			return err
 		}

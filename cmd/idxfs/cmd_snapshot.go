@@ -331,8 +331,8 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 }
 
 func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		ss, err := e.engine.Snapshots(idx)
+	return withReadBackend(ctx, g, func(b backend) error {
+		ss, err := b.Snapshots(idx)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -245,6 +246,82 @@ func (b *mountBackend) StoredArchive(file string) (string, error) {
 	}, file)
 }
 
+// Document finds document id in the index's documents.ndjson by its
+// primary key (status.json says which field that is).
+func (b *mountBackend) Document(ctx context.Context, idx, id string) (json.RawMessage, error) {
+	if err := index.ValidateDocumentID(id); err != nil {
+		return nil, fmt.Errorf("index %q: %w", idx, err)
+	}
+	in, err := b.Index(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	notFound := fmt.Errorf("index %q: document %q: %w", idx, id, index.ErrDocumentNotFound)
+	if in.PrimaryKey == "" {
+		return nil, notFound // no document yet
+	}
+	f, err := os.Open(b.path("indexes", idx, "documents.ndjson"))
+	if err != nil {
+		return nil, callError(err, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<30)
+	for sc.Scan() {
+		var doc map[string]json.RawMessage
+		if json.Unmarshal(sc.Bytes(), &doc) != nil {
+			continue
+		}
+		key := doc[in.PrimaryKey]
+		var s string
+		if json.Unmarshal(key, &s) != nil {
+			s = string(key) // a number, as written
+		}
+		if s == id {
+			return append(json.RawMessage(nil), sc.Bytes()...), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, callError(err, nil)
+	}
+	return nil, notFound
+}
+
+// Snapshots lists the stored snapshots in snapshots/ (of index idx, or
+// all), each described by its archive's metadata, read through the mount,
+// and named by its path in the data dir, as the engine names it.
+func (b *mountBackend) Snapshots(idx string) ([]task.StoredSnapshot, error) {
+	files, err := mountStoreFiles(b.mnt)
+	if err != nil {
+		return nil, callError(err, nil)
+	}
+	dir, err := filepath.Abs(b.g.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []task.StoredSnapshot
+	for _, f := range files {
+		if idx != "" && f.IndexUID != idx {
+			continue
+		}
+		fd, err := os.Open(f.Path)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		md, err := snapshot.Inspect(fd)
+		fd.Close()
+		if err != nil {
+			fmt.Fprintf(b.g.stderr, "idxfs: unreadable stored snapshot %s: %v\n", f.Path, err)
+			continue
+		}
+		out = append(out, task.StoredSnapshot{ID: f.ID, ShortID: f.ID[:task.ShortIDLen],
+			Path: filepath.Join(dir, "snapshots", "indexes", f.IndexUID, f.Name), Size: f.Size,
+			IndexUID: md.IndexUID, IndexVersion: md.IndexVersion, IndexUpdatedAt: md.IndexUpdatedAt,
+			Documents: md.Documents, CreatedAt: md.CreatedAt})
+	}
+	return out, nil
+}
+
 // Cancel is rm tasks/UID.json.
 func (b *mountBackend) Cancel(uid uint64) (task.Task, error) {
 	err := os.Remove(b.path("tasks", taskFile(uid)))
@@ -338,6 +415,26 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 			return nil
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
+	case task.DocumentAdditionOrUpdate:
+		if r.PrimaryKey != "" {
+			return task.Task{}, b.unsupported(commandOf(r) + " --primary-key")
+		}
+		flag := os.O_WRONLY | os.O_APPEND // >> adds or updates
+		if r.ReplaceAll {
+			flag = os.O_WRONLY | os.O_TRUNC // > replaces all
+		}
+		call = func() error {
+			f, err := os.OpenFile(b.path("indexes", r.IndexUID, "documents.ndjson"), flag, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, r.Documents); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close() // waits for the task
+		}
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
 		if w.NoWait {
 			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")

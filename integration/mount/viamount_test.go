@@ -40,7 +40,16 @@ func hideSizes(s string) string {
 func TestCLIThroughMountSameOutput(t *testing.T) {
 	e := newEnv(t, map[string]int{"movies": 300, "books": 20})
 	e.cli("index", "create", "empty")
+	e.cli("snapshot", "create", "movies")
+	e.cli("snapshot", "create", "books")
 	reads := [][]string{
+		{"snapshot", "list"},
+		{"snapshot", "list", "--json"},
+		{"snapshot", "list", "books"},
+		{"documents", "get", "movies", "17"},
+		{"documents", "get", "movies", "999999"},
+		{"documents", "get", "empty", "1"},
+		{"documents", "get", "nope", "1"},
 		{"tasks", "list"},
 		{"tasks", "list", "--json"},
 		{"tasks", "list", "--index", "books", "--limit", "0", "--json"},
@@ -140,6 +149,18 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	}
 	if r := e.idxfs("index", "delete", "movies"); r.code != 0 || !strings.HasPrefix(r.stdout, `deleted index "movies"`) || exists(e.path("indexes", "movies")) {
 		t.Errorf("index delete while mounted: %v", r)
+	}
+	docs := filepath.Join(t.TempDir(), "docs.ndjson")
+	writeDocs(t, docs, 1, 5)
+	if r := e.idxfs("documents", "add", "novels", docs); r.code != 0 || !strings.HasPrefix(r.stdout, `added or updated 5 documents in "novels"`) {
+		t.Errorf("documents add while mounted: %v", r)
+	}
+	writeDocs(t, docs, 100, 2)
+	if r := e.idxfs("documents", "replace", "novels", docs); r.code != 0 || !strings.HasPrefix(r.stdout, `replaced all documents with 2 documents in "novels"`) {
+		t.Errorf("documents replace while mounted: %v", r)
+	}
+	if n := strings.Count(e.exportOf("novels"), "\n"); n != 2 {
+		t.Errorf("after documents replace: %d documents, want 2", n)
 	}
 	if r := e.idxfs("documents", "delete", "novels", "1"); r.code != 3 || !strings.Contains(r.stderr, "idxfs documents delete: not available while data dir") {
 		t.Errorf("documents delete while mounted: %v; want exit 3 naming it", r)
