@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // The CLI while mounted (issue 9 item 1): with the data dir mounted, the
@@ -344,12 +346,27 @@ func TestCLIImportProgressInMount(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ts) != nil || len(ts) != 1 || ts[0].UID != uid || ts[0].Type != "singleIndexSnapshotImport" {
 		t.Errorf("tasks list in a second process during the import: %v; want task %d processing", r, uid)
 	}
+	// tasks wait in a third process follows the task's file: status lines
+	// with --json while the import waits for its second half.
+	waiter := exec.Command(bin, "tasks", "wait", fmt.Sprint(uid), "--json", "--data-dir", e.data)
+	waiter.Env = append(os.Environ(), "IDXFS_PROGRESS_INTERVAL=50ms")
+	var wout bintest.Buffer
+	waiter.Stdout, waiter.Stderr = &wout, &wout
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Process.Kill()
+	line := fmt.Sprintf(`{"message_type":"status","uid":%d,"indexUid":"copy","type":"singleIndexSnapshotImport","status":"processing"`, uid)
+	until(t, time.Minute, "a status line of tasks wait --json", func() bool { return strings.Contains(wout.String(), line) })
 	if _, err := stdin.Write(raw[half:]); err != nil {
 		t.Fatal(err)
 	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil || !strings.HasPrefix(stdout.String(), fmt.Sprintf(`imported "movies" as "copy": 20000 documents, index version 2 (task %d,`, uid)) {
 		t.Fatalf("snapshot import - while mounted: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+	if err := waiter.Wait(); err != nil || !strings.Contains(wout.String(), "\n{\n  \"uid\": "+fmt.Sprint(uid)+",") || !strings.Contains(wout.String(), `"status": "succeeded"`) {
+		t.Errorf("tasks wait --json while mounted: %v\n%s", err, wout.String())
 	}
 	if e.exportOf("copy") != e.exportOf("movies") {
 		t.Error("the imported index does not hold movies' documents")
