@@ -76,11 +76,11 @@ func (b localBackend) Export(ctx context.Context, idx string, w io.Writer) error
 // process touching the mount, so it cannot deadlock on it.
 func withBackend(ctx context.Context, g globalOptions, run, readOnly bool, fn func(backend) error) error {
 	err := withEnvMode(ctx, g, run, readOnly, func(e *env) error { return fn(localBackend{e}) })
-	m, ok := mountHolding(err)
+	le, ok := mountHolding(err)
 	if !ok {
 		return err
 	}
-	b, merr := openMountBackend(g, m)
+	b, merr := openMountBackend(g, le.Holder.Mountpoint, le.Holder.PID)
 	if merr != nil {
 		return fmt.Errorf("%w (and its mount cannot be used: %v)", err, merr)
 	}
@@ -92,13 +92,14 @@ func withReadBackend(ctx context.Context, g globalOptions, fn func(backend) erro
 	return withBackend(ctx, g, false, true, fn)
 }
 
-// mountHolding reports the mountpoint of the mount whose lock made err.
-func mountHolding(err error) (string, bool) {
+// mountHolding reports the lock error of a mount: err says a mount holds
+// the data dir.
+func mountHolding(err error) (*index.LockedError, bool) {
 	var le *index.LockedError
 	if !errors.As(err, &le) || le.Holder.Mountpoint == "" {
-		return "", false
+		return nil, false
 	}
-	return le.Holder.Mountpoint, true
+	return le, true
 }
 
 // outcome prints how task t ended, as a waiting command does, and turns its

@@ -31,17 +31,18 @@ import (
 type mountBackend struct {
 	g   globalOptions
 	mnt string
+	pid int // the mount's, as LOCK records it
 }
 
 // pollEvery is how often a waiting command reads its task's file.
 const pollEvery = 100 * time.Millisecond
 
-func openMountBackend(g globalOptions, mnt string) (*mountBackend, error) {
+func openMountBackend(g globalOptions, mnt string, pid int) (*mountBackend, error) {
 	g.stderr = progress.NewStderr(g.stderr)
 	if _, err := os.Stat(filepath.Join(mnt, "tasks")); err != nil {
 		return nil, err
 	}
-	return &mountBackend{g: g, mnt: mnt}, nil
+	return &mountBackend{g: g, mnt: mnt, pid: pid}, nil
 }
 
 func (b *mountBackend) path(elem ...string) string {
@@ -51,15 +52,18 @@ func (b *mountBackend) path(elem ...string) string {
 // notThroughMountError: what the command line asks for has no file
 // equivalent in the mount (README "The CLI while mounted"). Exit code 3, as
 // for a data dir in use: the data dir must be unmounted for it.
-type notThroughMountError struct{ what, dataDir, mnt string }
+type notThroughMountError struct {
+	what, dataDir, mnt string
+	pid                int
+}
 
 func (e notThroughMountError) Error() string {
-	return fmt.Sprintf("%s: not available while data dir %s is mounted at %s (the mount has no file for it); run it with the data dir unmounted",
-		e.what, e.dataDir, e.mnt)
+	return fmt.Sprintf("%s: not available while data dir %s is mounted at %s by pid %d (the mount has no file for it); run it with the data dir unmounted",
+		e.what, e.dataDir, e.mnt, e.pid)
 }
 
 func (b *mountBackend) unsupported(what string) error {
-	return notThroughMountError{what, b.g.DataDir, b.mnt}
+	return notThroughMountError{what, b.g.DataDir, b.mnt, b.pid}
 }
 
 // mountCallError is a call on the mount that failed with an errno and no

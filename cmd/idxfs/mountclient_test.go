@@ -40,7 +40,7 @@ func TestCallErrorExit(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d", errno, got, want)
 		}
 	}
-	if got := exitCode(notThroughMountError{"idxfs documents delete", "D", "M"}); got != exitDataDir {
+	if got := exitCode(notThroughMountError{"idxfs documents delete", "D", "M", 1}); got != exitDataDir {
 		t.Errorf("not through the mount: exit %d, want %d", got, exitDataDir)
 	}
 }
