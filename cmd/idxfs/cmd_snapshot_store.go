@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -106,8 +104,8 @@ func withStore(ctx context.Context, g globalOptions, fn func(storeOps) error) er
 			exists:  e.store.Exists,
 		})
 	})
-	var le *index.LockedError
-	if !errors.As(err, &le) || le.Holder.Mountpoint == "" {
+	le, ok := mountHolding(err)
+	if !ok {
 		return err
 	}
 	m := le.Holder.Mountpoint
