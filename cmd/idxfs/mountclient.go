@@ -374,10 +374,10 @@ func (b *mountBackend) Wait(ctx context.Context, w waitOptions, uid uint64) (tas
 // interrupted cancels task uid after Ctrl-C, as a local wait does, and says
 // how it ended.
 func (b *mountBackend) interrupted(uid uint64) {
-	if _, err := b.Cancel(uid); err != nil {
+	if _, err := b.Cancel(uid); err != nil && !errors.Is(err, task.ErrFinished) {
 		return
 	}
-	for i := 0; i < 600; i++ { // a minute at most
+	for i := 0; i < 600; i++ { // a minute at most (main's grace ends it sooner)
 		if t, err := b.Task(uid); err != nil || t.Status.Finished() {
 			fmt.Fprintf(b.g.stderr, "interrupted: task %d %s\n", uid, t.Status)
 			return
@@ -461,7 +461,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 	if err != nil {
 		return task.Task{}, err
 	}
-	return b.follow(ctx, w, r, find, nil, call, override)
+	return b.follow(ctx, w, r, find, nil, nil, call, override)
 }
 
 // newTask returns a finder of the task that a call about to be made
@@ -526,7 +526,7 @@ func (b *mountBackend) snapshot(ctx context.Context, w waitOptions, r task.Reque
 		return task.Task{IndexUID: r.IndexUID, Type: r.Kind, Status: task.Succeeded, Details: d,
 			EnqueuedAt: now, StartedAt: &now, FinishedAt: &now}, nil
 	}
-	return b.follow(ctx, w, r, find, none, call, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
+	return b.follow(ctx, w, r, find, none, nil, call, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
 }
 
 // importArchive copies the archive into import/NAME (import/NAME.replace
@@ -591,7 +591,11 @@ func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.
 		}
 		return f.Close()
 	}
-	t, err := b.follow(ctx, w, r, find, nil, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
+	// Ctrl-C: rm import/NAME abandons the import (the mount cancels its
+	// task), before the process exits and its close would commit a
+	// truncated archive.
+	abort := func() error { return os.Remove(path) }
+	t, err := b.follow(ctx, w, r, find, nil, abort, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
 	if err == nil && t.Status == task.Succeeded {
 		// The entry would linger for the mount's grace period (for tools
 		// that stat what they wrote), holding the name: this command
@@ -630,7 +634,7 @@ func (b *mountBackend) importTask(name string) uint64 {
 // waits for it, while find's task feeds the progress display; then it
 // reports find's task as a waiting command does. If the call succeeded
 // with no task (the mount had nothing to do), none gives the outcome.
-func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request, find func() (task.Task, bool), none func() (task.Task, error), call func() error, override map[syscall.Errno]string) (task.Task, error) {
+func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request, find func() (task.Task, bool), none func() (task.Task, error), abort, call func() error, override map[syscall.Errno]string) (task.Task, error) {
 	done := make(chan error, 1)
 	go func() { done <- call() }()
 	poll := func() (task.Task, error) {
@@ -649,7 +653,14 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 		}
 	})
 	if err != nil { // Ctrl-C: cancel the task, as a local wait does
-		if t, ok := find(); ok {
+		t, ok := find()
+		if ok {
+			b.Cancel(t.UID) // interrupted says how it ended
+		}
+		if abort != nil {
+			abort() // a streaming import waits for bytes: end its stream
+		}
+		if ok {
 			b.interrupted(t.UID)
 			t, _ = b.Task(t.UID)
 			return t, err

@@ -372,3 +372,49 @@ func TestCLIImportProgressInMount(t *testing.T) {
 		t.Error("the imported index does not hold movies' documents")
 	}
 }
+
+// TestCLIInterruptThroughMount: Ctrl-C of an import the CLI streams into
+// the mount exits 130, ends the task and makes no index, as unmounted.
+func TestCLIInterruptThroughMount(t *testing.T) {
+	e := newEnv(t, map[string]int{"movies": 20000})
+	e.mount()
+	raw := []byte(must(t, "cat", e.path("indexes", "movies", "snapshot.tar.gz")))
+	cmd := exec.Command(bin, "snapshot", "import", "-", "--as", "copy", "--data-dir", e.data)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bintest.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if _, err := stdin.Write(raw[:len(raw)/2]); err != nil {
+		t.Fatal(err)
+	}
+	var uid uint64
+	until(t, time.Minute, "the import's task", func() bool {
+		ts := e.tasks()
+		for _, tk := range ts {
+			if tk.Type == "singleIndexSnapshotImport" && tk.IndexUID == "copy" {
+				uid = tk.UID
+				return true
+			}
+		}
+		return false
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || !strings.Contains(out.String(), fmt.Sprintf("interrupted: task %d ", uid)) {
+		t.Errorf("Ctrl-C of snapshot import - while mounted: exit %d (%v), output %q; want 130 and the task's end", code, err, out.String())
+	}
+	r := e.idxfs("tasks", "show", fmt.Sprint(uid), "--json")
+	var tk task
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tk) != nil || (tk.Status != "canceled" && tk.Status != "failed") {
+		t.Errorf("the interrupted import's task: %v", r)
+	}
+	if exists(e.path("indexes", "copy")) {
+		t.Error("an interrupted import made index copy")
+	}
+}
