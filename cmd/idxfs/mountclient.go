@@ -641,7 +641,7 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 		if t, ok := find(); ok {
 			return t, nil
 		}
-		return task.Task{Type: r.Kind, IndexUID: r.IndexUID, Status: task.Enqueued}, nil
+		return task.Task{}, errNoTaskYet // the display skips it
 	}
 	var callErr error
 	_, err := showing(b.g, w, poll, func() (task.Task, error) {
@@ -719,6 +719,8 @@ func (b *mountBackend) indexError(r task.Request, err error) error {
 	}
 	return err
 }
+
+var errNoTaskYet = errors.New("the call has no task yet")
 
 // commandOf names the command that makes request r, for messages.
 func commandOf(r task.Request) string {
