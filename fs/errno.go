@@ -46,6 +46,15 @@ var codeErrno = map[string]syscall.Errno{
 	task.CodeAmbiguousSnapshotID:    syscall.EINVAL,
 }
 
+// CodeErrno is the errno of code, as the table gives it (EIO for a code it
+// does not know): the CLI maps a mount's errnos back to codes with it.
+func CodeErrno(code string) syscall.Errno {
+	if errno, ok := codeErrno[code]; ok {
+		return errno
+	}
+	return syscall.EIO
+}
+
 // toErrno maps err to an errno; EIO is logged once (op names the
 // operation). Where the table says no more than EIO, or says ENOSPC, a live
 // error that carries a syscall's errno (EACCES, EDQUOT, ...) gets that one.

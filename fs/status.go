@@ -63,6 +63,7 @@ type importStatus struct {
 // indexStatus is MOUNT/indexes/NAME/status.json.
 type indexStatus struct {
 	UID            string          `json:"uid"`
+	ID             string          `json:"id"` // the database's, as index show prints it
 	PrimaryKey     string          `json:"primaryKey"`
 	Documents      uint64          `json:"numberOfDocuments"`
 	Version        uint64          `json:"version"`
@@ -182,7 +183,7 @@ func (m *mountState) indexStatus(ctx context.Context, uid string) (indexStatus, 
 		return indexStatus{}, err
 	}
 	s := indexStatus{
-		UID: in.UID, PrimaryKey: in.PrimaryKey, Documents: in.Documents, Version: in.Version,
+		UID: in.UID, ID: in.ID, PrimaryKey: in.PrimaryKey, Documents: in.Documents, Version: in.Version,
 		CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt, SizeOnDisk: in.SizeOnDisk,
 		TasksInFlight: m.engine.List(task.Filter{IndexUID: uid, Statuses: inFlight}),
 	}

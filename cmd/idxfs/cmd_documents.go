@@ -100,8 +100,8 @@ func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx,
 		defer f.Close()
 		src = f
 	}
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, task.Request{
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
+		_, err := b.Submit(ctx, w, task.Request{
 			Kind: task.DocumentAdditionOrUpdate, IndexUID: idx, PrimaryKey: pk,
 			Documents: src, ReplaceAll: replace,
 		})
@@ -110,9 +110,9 @@ func runDocumentsWrite(ctx context.Context, g globalOptions, w waitOptions, idx,
 }
 
 func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error {
-	return withReadEnv(ctx, g, func(e *env) error {
+	return withReadBackend(ctx, g, func(b backend) error {
 		bw := bufio.NewWriterSize(g.stdout, 1<<20)
-		if _, err := e.store.Export(ctx, idx, bw); err != nil {
+		if err := b.Export(ctx, idx, bw); err != nil {
 			return err
 		}
 		return bw.Flush()
@@ -120,8 +120,8 @@ func runDocumentsExport(ctx context.Context, g globalOptions, idx string) error 
 }
 
 func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		doc, err := e.store.Document(ctx, idx, id)
+	return withReadBackend(ctx, g, func(b backend) error {
+		doc, err := b.Document(ctx, idx, id)
 		if err != nil {
 			return err
 		}
@@ -131,8 +131,8 @@ func runDocumentsGet(ctx context.Context, g globalOptions, idx, id string) error
 }
 
 func runDocumentsDelete(ctx context.Context, g globalOptions, w waitOptions, idx string, ids []string) error {
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, task.Request{Kind: task.DocumentDeletion, IndexUID: idx, IDs: ids})
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
+		_, err := b.Submit(ctx, w, task.Request{Kind: task.DocumentDeletion, IndexUID: idx, IDs: ids})
 		return err
 	})
 }

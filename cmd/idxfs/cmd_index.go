@@ -124,23 +124,23 @@ func indexCommand(g *globalOptions) *cli.Command {
 }
 
 func runIndexCreate(ctx context.Context, g globalOptions, w waitOptions, name, pk string) error {
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: name, PrimaryKey: pk})
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
+		_, err := b.Submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: name, PrimaryKey: pk})
 		return err
 	})
 }
 
 func runIndexDelete(ctx context.Context, g globalOptions, w waitOptions, name string) error {
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, task.Request{Kind: task.IndexDeletion, IndexUID: name})
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
+		_, err := b.Submit(ctx, w, task.Request{Kind: task.IndexDeletion, IndexUID: name})
 		return err
 	})
 }
 
 // runIndexRemap runs an indexRename or an indexSwap of a and b.
 func runIndexRemap(ctx context.Context, g globalOptions, w waitOptions, kind task.Kind, a, b string) error {
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		_, err := e.submit(ctx, w, task.Request{Kind: kind, IndexUID: a, NewIndexUID: b})
+	return withBackend(ctx, g, !w.NoWait, false, func(be backend) error {
+		_, err := be.Submit(ctx, w, task.Request{Kind: kind, IndexUID: a, NewIndexUID: b})
 		if kind == task.IndexRename && isCode(err, task.CodeIndexAlreadyExists) {
 			return fmt.Errorf("%w (to put %q in its place: idxfs index swap %s %s, then idxfs index delete %s)", err, a, a, b, a)
 		}
@@ -154,8 +154,8 @@ func isCode(err error, code string) bool {
 }
 
 func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		ins, err := e.store.List(ctx)
+	return withReadBackend(ctx, g, func(b backend) error {
+		ins, err := b.Indexes(ctx)
 		if err != nil {
 			return err
 		}
@@ -171,8 +171,8 @@ func runIndexList(ctx context.Context, g globalOptions, asJSON bool) error {
 }
 
 func runIndexShow(ctx context.Context, g globalOptions, name string, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		in, err := e.store.Get(ctx, name)
+	return withReadBackend(ctx, g, func(b backend) error {
+		in, err := b.Index(ctx, name)
 		if err != nil {
 			return err
 		}

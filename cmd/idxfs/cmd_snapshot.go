@@ -129,8 +129,8 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 	if output != "" && output != "-" {
 		removeStalePartials(filepath.Dir(output), g.stderr)
 	}
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
-		t, err := e.submit(ctx, w, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx})
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
+		t, err := b.Submit(ctx, w, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx})
 		if err != nil || w.NoWait {
 			return err
 		}
@@ -258,12 +258,12 @@ func runSnapshotImport(ctx context.Context, g globalOptions, w waitOptions, file
 		r.SnapshotPath = "stdin"
 		r.Stream = io.MultiReader(&seen, g.stdin)
 	}
-	return withEnv(ctx, g, !w.NoWait, func(e *env) error {
+	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
 		var err error
-		if r.SnapshotPath, err = storedArchive(e, r.SnapshotPath); err != nil {
+		if r.SnapshotPath, err = b.StoredArchive(r.SnapshotPath); err != nil {
 			return err
 		}
-		_, err = e.submit(ctx, w, r)
+		_, err = b.Submit(ctx, w, r)
 		return importHint(err, file)
 	})
 }
@@ -331,8 +331,8 @@ func runSnapshotInspect(ctx context.Context, g globalOptions, file string) error
 }
 
 func runSnapshotList(ctx context.Context, g globalOptions, idx string, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		ss, err := e.engine.Snapshots(idx)
+	return withReadBackend(ctx, g, func(b backend) error {
+		ss, err := b.Snapshots(idx)
 		if err != nil {
 			return err
 		}

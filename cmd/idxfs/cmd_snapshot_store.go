@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/idxfs/idxfs/index"
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -106,8 +104,8 @@ func withStore(ctx context.Context, g globalOptions, fn func(storeOps) error) er
 			exists:  e.store.Exists,
 		})
 	})
-	var le *index.LockedError
-	if !errors.As(err, &le) || le.Holder.Mountpoint == "" {
+	le, ok := mountHolding(err)
+	if !ok {
 		return err
 	}
 	m := le.Holder.Mountpoint
@@ -265,11 +263,11 @@ func runSnapshotPrune(ctx context.Context, g globalOptions, p task.PrunePolicy, 
 // storedArchive turns the FILE of `snapshot import` into a path: a file
 // that exists is itself; a snapshot id (or a unique prefix) that is no file
 // is looked up in the store.
-func storedArchive(e *env, file string) (string, error) {
+func storedArchive(resolve func(string) (task.StoredFile, error), file string) (string, error) {
 	if _, err := os.Lstat(file); err == nil || file == "-" || !task.IsSnapshotID(file) {
 		return file, nil
 	}
-	f, err := e.engine.ResolveSnapshot(file)
+	f, err := resolve(file)
 	if err != nil {
 		return "", err
 	}

@@ -71,8 +71,11 @@ func tasksCommand(g *globalOptions) *cli.Command {
 }
 
 func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		ts := e.engine.List(f)
+	return withReadBackend(ctx, g, func(b backend) error {
+		ts, err := b.Tasks(f)
+		if err != nil {
+			return err
+		}
 		if asJSON {
 			if ts == nil {
 				ts = []task.Task{}
@@ -85,8 +88,8 @@ func runTasksList(ctx context.Context, g globalOptions, f task.Filter, asJSON bo
 }
 
 func runTasksShow(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withReadEnv(ctx, g, func(e *env) error {
-		t, err := e.engine.Get(uid)
+	return withReadBackend(ctx, g, func(b backend) error {
+		t, err := b.Task(uid)
 		if err != nil {
 			return err
 		}
@@ -99,8 +102,8 @@ func runTasksShow(ctx context.Context, g globalOptions, uid uint64, asJSON bool)
 }
 
 func runTasksCancel(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(ctx, g, false, func(e *env) error {
-		t, err := e.engine.Cancel(uid)
+	return withBackend(ctx, g, false, false, func(b backend) error {
+		t, err := b.Cancel(uid)
 		if err != nil {
 			return err
 		}
@@ -113,8 +116,8 @@ func runTasksCancel(ctx context.Context, g globalOptions, uid uint64, asJSON boo
 }
 
 func runTasksWait(ctx context.Context, g globalOptions, uid uint64, asJSON bool) error {
-	return withEnv(ctx, g, true, func(e *env) error {
-		t, err := e.wait(ctx, waitOptions{JSON: asJSON}, uid)
+	return withBackend(ctx, g, true, false, func(b backend) error {
+		t, err := b.Wait(ctx, waitOptions{JSON: asJSON}, uid)
 		if !asJSON && t.UID != 0 && err != nil {
 			printTask(g.stderr, t)
 		}

@@ -265,12 +265,7 @@ func (e *env) submit(ctx context.Context, w waitOptions, r task.Request) (task.T
 		return t, err
 	}
 	if w.NoWait {
-		if w.JSON {
-			return t, printJSON(w.writer(e.g), t)
-		}
-		fmt.Fprintf(w.writer(e.g), "enqueued task %d (%s of %q)\n", t.UID, t.Type, t.IndexUID)
-		fmt.Fprintf(e.g.stderr, "It runs while idxfs is mounted on this data dir, or with: idxfs tasks wait %d\n", t.UID)
-		return t, nil
+		return enqueued(e.g, w, t)
 	}
 	return e.wait(ctx, w, t.UID)
 }
@@ -289,36 +284,14 @@ func (e *env) wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, e
 		}
 		return t, err
 	}
-	if w.JSON {
-		if err := printJSON(w.writer(e.g), t); err != nil {
-			return t, err
-		}
-	}
-	switch t.Status {
-	case task.Succeeded:
-		if !w.JSON {
-			fmt.Fprintln(w.writer(e.g), summary(t))
-		}
-		return t, nil
-	case task.Canceled:
-		return t, canceledError{t.UID}
-	}
-	if t.Error == nil {
-		return t, fmt.Errorf("task %d %s", t.UID, t.Status)
-	}
-	return t, t.Error
+	return outcome(e.g, w, t)
 }
 
 // waitShowing is engine.Wait with the progress display on: fed by the
 // engine's live view of the task, and gone before the outcome is printed.
 func (e *env) waitShowing(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
-	opts := progress.Options{Mode: progress.ModeFor(e.g.stderr, w.JSON), Out: e.g.stderr}
-	if w.JSON {
-		opts.Out = w.writer(e.g) // with the final object
-	}
-	d := progress.Start(opts, func() (task.Task, error) { return e.engine.Get(uid) })
-	defer d.Stop()
-	return e.engine.Wait(ctx, uid)
+	return showing(e.g, w, func() (task.Task, error) { return e.engine.Get(uid) },
+		func() (task.Task, error) { return e.engine.Wait(ctx, uid) })
 }
 
 func itoa(u uint64) string { return strconv.FormatUint(u, 10) }

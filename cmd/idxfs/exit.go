@@ -42,6 +42,8 @@ func exitCode(err error) int {
 	var ce canceledError
 	var me mountError
 	var xe childExitError
+	var nm notThroughMountError
+	var mc *mountCallError
 	switch {
 	case errors.As(err, &xe): // the background daemon's own
 		return xe.code
@@ -51,6 +53,13 @@ func exitCode(err error) int {
 		return exitCanceled
 	case errors.As(err, &me):
 		return exitMount
+	case errors.As(err, &nm):
+		return exitDataDir
+	case errors.As(err, &mc): // a call on the mount, as the engine's call
+		if e, ok := codeExit[mc.te.Code]; ok {
+			return e.call
+		}
+		return exitFailure
 	}
 	e, ok := codeExit[task.Classify(err).Code]
 	if !ok { // a code a later version recorded

@@ -148,8 +148,9 @@ func TestStaleMountpoint(t *testing.T) {
 }
 
 // TestMountRefusals: a mountpoint inside the data dir is refused; a CLI
-// command on a mounted data dir says where it is mounted; idxfs unmount
-// stops the daemon.
+// command on a mounted data dir works through the mount, and one that has
+// no file equivalent says where it is mounted (issue 9 item 1); idxfs
+// unmount stops the daemon.
 func TestMountRefusals(t *testing.T) {
 	e := newEnv(t, map[string]int{"m": 10})
 	inside := filepath.Join(e.data, "mnt")
@@ -160,9 +161,12 @@ func TestMountRefusals(t *testing.T) {
 	os.Remove(inside)
 
 	d := e.mount()
-	r := run(t, nil, bin, "index", "list", "--data-dir", e.data)
+	if r := run(t, nil, bin, "index", "list", "--data-dir", e.data); r.code != 0 || !strings.Contains(r.stdout, "\nm ") {
+		t.Errorf("index list on a mounted data dir: %v; want index m, through the mount", r)
+	}
+	r := run(t, nil, bin, "documents", "delete", "m", "1", "--data-dir", e.data)
 	if r.code != 3 || !strings.Contains(r.stderr, e.mnt) || !strings.Contains(r.stderr, strconv.Itoa(d.cmd.Process.Pid)) {
-		t.Errorf("CLI on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
+		t.Errorf("documents delete on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
 	}
 	if r := run(t, nil, bin, "mount", e.data, t.TempDir()); r.code != 3 {
 		t.Errorf("a second mount of the data dir: %v; want exit 3", r)
