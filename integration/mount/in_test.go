@@ -320,7 +320,7 @@ func TestImportRewritten(t *testing.T) {
 	if got := e.exportOf("re"); got != want {
 		t.Error("the restarted import has other documents than the source")
 	}
-	if !strings.Contains(d.log.String(), "import restarts from the complete file") {
+	if !d.log.WaitFor("import restarts from the complete file", 10*time.Second) {
 		t.Error("the log does not say that the import started over: the rewrite was not read")
 	}
 	for _, tk := range e.tasks() {

@@ -100,7 +100,7 @@ func TestRenameSwapThroughMount(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "Directory not empty") {
 		t.Errorf("mv -T books movies: %v; want Directory not empty", r)
 	}
-	if !strings.Contains(e.d.log.String(), "RENAME_EXCHANGE") {
+	if !e.d.log.WaitFor("RENAME_EXCHANGE", 10*time.Second) {
 		t.Error("the daemon's log does not say how to replace an index")
 	}
 	r = run(t, nil, "python3", "-c", renameat2Py, e.path("indexes", "books"), e.path("indexes", "movies"), "1")
@@ -162,7 +162,7 @@ func TestReplaceThroughMount(t *testing.T) {
 	if n := imports(); n != 0 {
 		t.Errorf("%d import tasks after refused copies, want none: they must fail at create", n)
 	}
-	if !strings.Contains(e.d.log.String(), "import/movies.replace.tar.gz") {
+	if !e.d.log.WaitFor("import/movies.replace.tar.gz", 10*time.Second) {
 		t.Error("the daemon's log does not say how to replace the index")
 	}
 

@@ -223,7 +223,7 @@ func TestEmptyImport(t *testing.T) {
 			t.Errorf("an empty import created index %s", name)
 		}
 	}
-	if !strings.Contains(e.d.log.String(), "empty archive") {
+	if !e.d.log.WaitFor("empty archive", 10*time.Second) {
 		t.Errorf("the log does not say \"empty archive\"")
 	}
 }
