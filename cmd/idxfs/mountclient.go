@@ -595,8 +595,11 @@ func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.
 			return err
 		}
 		if _, err := io.Copy(f, src); err != nil {
+			// rm before close: the close of an entry that is still
+			// there commits what it holds, a truncated archive (the
+			// task would fail invalid_snapshot, not end canceled).
+			os.Remove(path) // abandons the import: its task is canceled
 			f.Close()
-			os.Remove(path) // abandons the import
 			return err
 		}
 		return f.Close()
