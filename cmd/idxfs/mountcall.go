@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/idxfs/idxfs/task"
 )
 
@@ -31,9 +33,9 @@ const (
 
 // mountCall is one blocking call on the mount.
 type mountCall struct {
-	Op   string `json:"op"` // mkdir, rmdir, open, import
+	Op   string `json:"op"` // mkdir, rmdir, open, import, rename, exchange
 	Path string `json:"path"`
-	Src  string `json:"src,omitempty"` // import: the archive copied into Path
+	Src  string `json:"src,omitempty"` // import: the archive copied into Path; rename, exchange: the other entry
 }
 
 // mountCallResult is what the child reports on fd 3 when its call returns.
@@ -86,6 +88,13 @@ func (c mountCall) do() error {
 		return os.Mkdir(c.Path, 0o755)
 	case "rmdir":
 		return os.Remove(c.Path)
+	case "rename":
+		return os.Rename(c.Src, c.Path)
+	case "exchange":
+		if err := unix.Renameat2(unix.AT_FDCWD, c.Src, unix.AT_FDCWD, c.Path, unix.RENAME_EXCHANGE); err != nil {
+			return &os.PathError{Op: "renameat2 RENAME_EXCHANGE", Path: c.Src + " " + c.Path, Err: err}
+		}
+		return nil
 	case "open":
 		f, err := os.Open(c.Path)
 		if err != nil {
@@ -125,6 +134,11 @@ func detach(c mountCall) (<-chan error, error) {
 	}
 	if c.Path, err = filepath.Abs(c.Path); err != nil { // the child runs in /
 		return nil, err
+	}
+	if c.Src != "" {
+		if c.Src, err = filepath.Abs(c.Src); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := json.Marshal(c)
 	if err != nil {
@@ -186,17 +200,7 @@ func (b *mountBackend) submitDetached(ctx context.Context, w waitOptions, r task
 			if t, ok := find(); ok {
 				return enqueued(b.g, w, t)
 			}
-			if callErr != nil {
-				return task.Task{}, b.indexError(r, callError(callErr, override))
-			}
-			if none != nil {
-				t, err := none()
-				if err != nil {
-					return t, err
-				}
-				return outcome(b.g, w, t)
-			}
-			return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
+			return b.noTask(w, r, callErr, none, override)
 		case <-ctx.Done():
 			return task.Task{}, ctx.Err()
 		case <-tick.C:
@@ -205,13 +209,33 @@ func (b *mountBackend) submitDetached(ctx context.Context, w waitOptions, r task
 }
 
 // detachedCall is the mount call of request r of the index kinds that
-// --no-wait covers through the mount.
+// --no-wait covers through the mount (as Submit makes them).
 func (b *mountBackend) detachedCall(r task.Request) (mountCall, bool) {
 	switch {
 	case r.Kind == task.IndexCreation && r.PrimaryKey == "":
 		return mountCall{Op: "mkdir", Path: b.path("indexes", r.IndexUID)}, true
 	case r.Kind == task.IndexDeletion:
 		return mountCall{Op: "rmdir", Path: b.path("indexes", r.IndexUID)}, true
+	case r.Kind == task.IndexRename:
+		return mountCall{Op: "rename", Src: b.path("indexes", r.IndexUID), Path: b.path("indexes", r.NewIndexUID)}, true
+	case r.Kind == task.IndexSwap:
+		return mountCall{Op: "exchange", Src: b.path("indexes", r.IndexUID), Path: b.path("indexes", r.NewIndexUID)}, true
 	}
 	return mountCall{}, false
+}
+
+// noTask reports a mount call that ended with no task: a refusal (callErr),
+// or, if none is set, what none says (the mount had nothing to do).
+func (b *mountBackend) noTask(w waitOptions, r task.Request, callErr error, none func() (task.Task, error), override map[syscall.Errno]string) (task.Task, error) {
+	if callErr != nil {
+		return task.Task{}, b.indexError(r, callError(callErr, override))
+	}
+	if none != nil {
+		t, err := none()
+		if err != nil {
+			return t, err
+		}
+		return outcome(b.g, w, t)
+	}
+	return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
 }

@@ -682,17 +682,7 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 	}
 	t, ok := find()
 	if !ok {
-		if callErr != nil {
-			return task.Task{}, b.indexError(r, callError(callErr, override))
-		}
-		if none != nil {
-			t, err := none()
-			if err != nil {
-				return t, err
-			}
-			return outcome(b.g, w, t)
-		}
-		return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
+		return b.noTask(w, r, callErr, none, override)
 	}
 	if !t.Status.Finished() && callErr != nil {
 		return t, callError(callErr, override)

@@ -62,8 +62,8 @@ func (e *env) taskStatus(uid uint64) string {
 	return tk.Status
 }
 
-// TestNoWaitThroughMount: snapshot create, snapshot import, index create and
-// index delete with --no-wait return the task's uid while it is still
+// TestNoWaitThroughMount: snapshot create, snapshot import and index
+// create, rename, swap and delete with --no-wait return the task's uid while it is still
 // running; tasks wait follows it to its success; the detached child exits
 // with the call and leaves nothing behind.
 func TestNoWaitThroughMount(t *testing.T) {
@@ -72,7 +72,20 @@ func TestNoWaitThroughMount(t *testing.T) {
 	e.cli("snapshot", "create", "small", "-o", archive)
 	e.mount("--snapshot-bwlimit", "1M") // a snapshot that takes seconds
 
+	// tasks cancel ends the task, and so the child's call.
 	uid, child := e.noWait("singleIndexSnapshotCreation", "big", "snapshot", "create", "big")
+	if child == 0 {
+		t.Fatal("no detached child making the snapshot's call while the task runs")
+	}
+	if r := e.idxfs("tasks", "cancel", fmt.Sprint(uid)); r.code != 0 {
+		t.Errorf("tasks cancel %d: %v", uid, r)
+	}
+	until(t, time.Minute, "the canceled snapshot's detached child to exit", func() bool { return gone(child) })
+	if st := e.taskStatus(uid); st != "canceled" {
+		t.Errorf("snapshot create --no-wait, then tasks cancel: the task is %s", st)
+	}
+
+	uid, child = e.noWait("singleIndexSnapshotCreation", "big", "snapshot", "create", "big")
 	if st := e.taskStatus(uid); st != "enqueued" && st != "processing" {
 		t.Errorf("snapshot create --no-wait returned after its task ended (%s)", st)
 	}
@@ -103,8 +116,22 @@ func TestNoWaitThroughMount(t *testing.T) {
 	if child != 0 {
 		until(t, time.Minute, "the mkdir's detached child to exit", func() bool { return gone(child) })
 	}
-	uid, child = e.noWait("indexDeletion", "fresh", "index", "delete", "fresh")
-	if r := e.idxfs("tasks", "wait", fmt.Sprint(uid)); r.code != 0 || exists(e.path("indexes", "fresh")) {
+	uid, child = e.noWait("indexRename", "fresh", "index", "rename", "fresh", "fresh2")
+	if r := e.idxfs("tasks", "wait", fmt.Sprint(uid)); r.code != 0 || !exists(e.path("indexes", "fresh2")) {
+		t.Errorf("tasks wait %d after index rename --no-wait: %v", uid, r)
+	}
+	if child != 0 {
+		until(t, time.Minute, "the rename's detached child to exit", func() bool { return gone(child) })
+	}
+	uid, child = e.noWait("indexSwap", "fresh2", "index", "swap", "fresh2", "copy")
+	if r := e.idxfs("tasks", "wait", fmt.Sprint(uid)); r.code != 0 || e.exportOf("fresh2") != e.exportOf("small") {
+		t.Errorf("tasks wait %d after index swap --no-wait: %v", uid, r)
+	}
+	if child != 0 {
+		until(t, time.Minute, "the swap's detached child to exit", func() bool { return gone(child) })
+	}
+	uid, child = e.noWait("indexDeletion", "copy", "index", "delete", "copy")
+	if r := e.idxfs("tasks", "wait", fmt.Sprint(uid)); r.code != 0 || exists(e.path("indexes", "copy")) {
 		t.Errorf("tasks wait %d after index delete --no-wait: %v", uid, r)
 	}
 	if child != 0 {
