@@ -440,26 +440,24 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
-		if w.NoWait {
-			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
-		}
 		return b.snapshot(ctx, w, r)
 	case task.SingleIndexSnapshotImport:
-		if w.NoWait {
-			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
-		}
 		return b.importArchive(ctx, w, r)
 	default:
 		return task.Task{}, b.unsupported(commandOf(r))
-	}
-	if w.NoWait {
-		return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
 	}
 	find, err := b.newTask(func(t task.Task) bool {
 		return t.Type == r.Kind && (t.IndexUID == r.IndexUID || t.IndexUID == r.NewIndexUID)
 	})
 	if err != nil {
 		return task.Task{}, err
+	}
+	if w.NoWait {
+		c, ok := b.detachedCall(r)
+		if !ok {
+			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
+		}
+		return b.submitDetached(ctx, w, r, c, find, nil, override)
 	}
 	return b.follow(ctx, w, r, find, nil, nil, call, override)
 }
@@ -526,7 +524,11 @@ func (b *mountBackend) snapshot(ctx context.Context, w waitOptions, r task.Reque
 		return task.Task{IndexUID: r.IndexUID, Type: r.Kind, Status: task.Succeeded, Details: d,
 			EnqueuedAt: now, StartedAt: &now, FinishedAt: &now}, nil
 	}
-	return b.follow(ctx, w, r, find, none, nil, call, map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound})
+	override := map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
+	if w.NoWait {
+		return b.submitDetached(ctx, w, r, mountCall{Op: "open", Path: b.path("indexes", r.IndexUID, "snapshot.tar.gz")}, find, none, override)
+	}
+	return b.follow(ctx, w, r, find, none, nil, call, override)
 }
 
 // importArchive copies the archive into import/NAME (import/NAME.replace
@@ -579,14 +581,25 @@ func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.
 		}
 		return newer()
 	}
+	override := map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot}
+	if w.NoWait { // not from stdin (runSnapshotImport refuses it)
+		abs, err := filepath.Abs(r.SnapshotPath)
+		if err != nil {
+			return task.Task{}, err
+		}
+		return b.submitDetached(ctx, w, r, mountCall{Op: "import", Path: path, Src: abs}, find, nil, override)
+	}
 	call := func() error {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return err
 		}
 		if _, err := io.Copy(f, src); err != nil {
+			// rm before close: the close of an entry that is still
+			// there commits what it holds, a truncated archive (the
+			// task would fail invalid_snapshot, not end canceled).
+			os.Remove(path) // abandons the import: its task is canceled
 			f.Close()
-			os.Remove(path) // abandons the import
 			return err
 		}
 		return f.Close()
@@ -595,7 +608,7 @@ func (b *mountBackend) importArchive(ctx context.Context, w waitOptions, r task.
 	// task), before the process exits and its close would commit a
 	// truncated archive.
 	abort := func() error { return os.Remove(path) }
-	t, err := b.follow(ctx, w, r, find, nil, abort, call, map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidSnapshot})
+	t, err := b.follow(ctx, w, r, find, nil, abort, call, override)
 	if err == nil && t.Status == task.Succeeded {
 		// The entry would linger for the mount's grace period (for tools
 		// that stat what they wrote), holding the name: this command
@@ -669,17 +682,7 @@ func (b *mountBackend) follow(ctx context.Context, w waitOptions, r task.Request
 	}
 	t, ok := find()
 	if !ok {
-		if callErr != nil {
-			return task.Task{}, b.indexError(r, callError(callErr, override))
-		}
-		if none != nil {
-			t, err := none()
-			if err != nil {
-				return t, err
-			}
-			return outcome(b.g, w, t)
-		}
-		return task.Task{}, fmt.Errorf("%s: done through the mount at %s, but its task is not in %s", commandOf(r), b.mnt, b.path("tasks"))
+		return b.noTask(w, r, callErr, none, override)
 	}
 	if !t.Status.Finished() && callErr != nil {
 		return t, callError(callErr, override)
