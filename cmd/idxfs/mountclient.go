@@ -439,6 +439,14 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 			return f.Close() // waits for the task
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
+	case task.DocumentDeletion:
+		for _, id := range r.IDs {
+			if err := index.ValidateDocumentID(id); err != nil {
+				return task.Task{}, err // refused before any task, as Enqueue does
+			}
+		}
+		call = func() error { return deleteDocuments(b.path("indexes", r.IndexUID, "delete-documents"), r.IDs) }
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
 		if w.NoWait {
 			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
@@ -462,6 +470,20 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		return task.Task{}, err
 	}
 	return b.follow(ctx, w, r, find, nil, nil, call, override)
+}
+
+// deleteDocuments writes ids to an index's delete-documents, one a line;
+// the close waits for the deletion task.
+func deleteDocuments(path string, ids []string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, strings.Join(ids, "\n")+"\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // newTask returns a finder of the task that a call about to be made

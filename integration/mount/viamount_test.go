@@ -83,6 +83,9 @@ func TestCLIThroughMountSameOutput(t *testing.T) {
 		{"index", "create", "empty"},
 		{"index", "create", "-bad"},
 		{"index", "delete", "nope"},
+		{"documents", "delete", "nope", "1"},
+		{"documents", "delete", "books", "1", "no/pe"},
+		{"documents", "delete", "books", "--json", "2", "a b"},
 	}
 	compare := func(cmds [][]string, want []result) {
 		t.Helper()
@@ -164,8 +167,19 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	if n := strings.Count(e.exportOf("novels"), "\n"); n != 2 {
 		t.Errorf("after documents replace: %d documents, want 2", n)
 	}
-	if r := e.idxfs("documents", "delete", "novels", "1"); r.code != 3 || !strings.Contains(r.stderr, "idxfs documents delete: not available while data dir") {
-		t.Errorf("documents delete while mounted: %v; want exit 3 naming it", r)
+	// documents delete writes the ids to indexes/NAME/delete-documents.
+	if r := e.idxfs("documents", "delete", "novels", "100", "7"); r.code != 0 || !strings.HasPrefix(r.stdout, `deleted 1 of 2 documents from "novels" (task `) {
+		t.Errorf("documents delete while mounted: %v", r)
+	}
+	if n := strings.Count(e.exportOf("novels"), "\n"); n != 1 {
+		t.Errorf("after documents delete: %d documents, want 1", n)
+	}
+	r = e.idxfs("documents", "delete", "novels", "101", "--json")
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tk) != nil || tk.Type != "documentDeletion" || tk.Status != "succeeded" {
+		t.Errorf("documents delete --json while mounted: %v", r)
+	}
+	if n := strings.Count(e.exportOf("novels"), "\n"); n != 0 {
+		t.Errorf("after deleting the last document: %d documents, want 0", n)
 	}
 }
 
