@@ -22,15 +22,17 @@ const deleteDocumentsName = "delete-documents"
 // to it, one a line, and its close hands them to one documentDeletion task
 // and waits for it, with the errno of documents.ndjson's close (a bad id:
 // EINVAL, nothing deleted). It is always empty: a stat starts no work and
-// a read open is refused (EACCES).
+// a read gives nothing, so that tar, rsync and cp -r of an index directory
+// copy it as an empty file rather than fail.
 type deleteDocumentsFile struct {
 	gofs.Inode
 	m *mountState
 	indexRef
 }
 
-// deleteDocumentsMode is its nominal mode: write only.
-const deleteDocumentsMode = 0o200
+// deleteDocumentsMode is its nominal mode, documents.ndjson's: the owner
+// writes, and reading (nothing) is no secret.
+const deleteDocumentsMode = 0o644
 
 func (d *indexDir) lookupDeleteDocuments(ctx context.Context, in index.Info, out *fuse.EntryOut) *gofs.Inode {
 	ch := d.NewInode(ctx, &deleteDocumentsFile{m: d.m, indexRef: d.indexRef},
@@ -67,9 +69,8 @@ func (f *deleteDocumentsFile) Setattr(ctx context.Context, fh gofs.FileHandle, i
 var _ = (gofs.NodeOpener)((*deleteDocumentsFile)(nil))
 
 func (f *deleteDocumentsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
-		f.m.log.Info("open of "+deleteDocumentsName+" refused: it is write-only; write document ids to it, one a line", "index", f.uid())
-		return nil, 0, syscall.EACCES
+	if flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		return emptyFile{}, fuse.FOPEN_DIRECT_IO, 0
 	}
 	st, err := newStaging(f.m.store.TmpDir(), "delete-*.staging")
 	if err != nil {
@@ -86,6 +87,15 @@ func (f *deleteDocumentsFile) Open(ctx context.Context, flags uint32) (gofs.File
 		return task.Request{Kind: task.DocumentDeletion, IndexUID: w.uid(), IDs: ids}, err
 	}
 	return w, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// emptyFile is a read open of delete-documents: nothing to read.
+type emptyFile struct{}
+
+var _ = (gofs.FileReader)(emptyFile{})
+
+func (emptyFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return fuse.ReadResultData(nil), 0
 }
 
 // documentIDs parses ids written to delete-documents: one a line, blank

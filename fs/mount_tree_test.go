@@ -81,7 +81,7 @@ func TestMountTree(t *testing.T) {
 	}
 	file("indexes/movies/snapshot.tar.gz", 0o444)
 	file("indexes/movies/documents.ndjson", 0o644)
-	file("indexes/movies/delete-documents", 0o200)
+	file("indexes/movies/delete-documents", 0o644)
 
 	for _, p := range []string{"nothing", "indexes/nothing", "indexes/movies/nothing", "tasks/nothing", "tasks/99.json", "import/nothing", "snapshots/nothing", "backup/nothing.tar.gz", "backup/movies", "backup/.tar.gz"} {
 		var st syscall.Stat_t
