@@ -83,17 +83,30 @@ var _ = (gofs.NodeSetattrer)((*documentsFile)(nil))
 // Setattr accepts times and mode as no-ops (the file's times are the
 // index's), and a truncate only through an open handle (O_TRUNC).
 func (f *documentsFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if size, ok := in.GetSize(); ok {
-		h, isWriter := fh.(*documentsWriter)
-		if !isWriter {
-			f.m.log.Info("truncate of documents.ndjson refused: open it with O_TRUNC (cp, >) to replace the documents", "index", f.uid())
-			return syscall.EPERM
-		}
-		if err := h.stage.Truncate(int64(size)); err != nil {
-			return toErrno(f.m.log, "setattr", err)
-		}
+	if errno := truncateWriter(f.m, fh, in, "truncate of documents.ndjson refused: open it with O_TRUNC (cp, >) to replace the documents", f.uid()); errno != 0 {
+		return errno
 	}
 	return f.Getattr(ctx, fh, out)
+}
+
+// truncateWriter does a setattr's truncate, if it asks one, through the
+// write handle fh; without one it refuses with EPERM and logs refusal.
+func truncateWriter(m *mountState, fh gofs.FileHandle, in *fuse.SetAttrIn, refusal, uid string) syscall.Errno {
+	size, ok := in.GetSize()
+	if !ok {
+		return 0
+	}
+	h, isWriter := fh.(*documentsWriter)
+	if !isWriter {
+		m.log.Info(refusal, "index", uid)
+		return syscall.EPERM
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.stage.Truncate(int64(size)); err != nil {
+		return toErrno(m.log, "setattr", err)
+	}
+	return 0
 }
 
 var _ = (gofs.NodeOpener)((*documentsFile)(nil))
@@ -153,13 +166,26 @@ func (f *documentsFile) openWriter(flags uint32) (gofs.FileHandle, uint32, sysca
 	}
 	// Direct I/O: the writes reach the handle with the offsets the writer
 	// meant, not ones the kernel derived from the export's size.
-	return &documentsWriter{f: f, stage: st, replace: replace, dirty: replace}, fuse.FOPEN_DIRECT_IO, 0
+	w := &documentsWriter{m: f.m, indexRef: f.indexRef, name: documentsName, stage: st, replace: replace, dirty: replace}
+	w.request = func(payload *staging, replace bool) (task.Request, error) {
+		return task.Request{
+			Kind: task.DocumentAdditionOrUpdate, IndexUID: w.uid(),
+			DocumentsFile: payload.path, ReplaceAll: replace,
+		}, nil
+	}
+	return w, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// documentsWriter is an open of documents.ndjson for writing.
+// documentsWriter is an open for writing of a file whose close hands what
+// was written to a task: documents.ndjson, delete-documents.
 type documentsWriter struct {
-	f       *documentsFile
-	replace bool
+	m *mountState
+	indexRef
+	name    string // the file's, for log lines
+	replace bool   // offsets are the writer's (else each write appends)
+	// request makes the task of a flush from what was written (closed;
+	// the request's task, or request itself, removes it).
+	request func(payload *staging, replace bool) (task.Request, error)
 
 	mu     sync.Mutex
 	stage  *staging
@@ -187,8 +213,8 @@ func (h *documentsWriter) Write(ctx context.Context, data []byte, off int64) (ui
 	if err != nil {
 		// DESIGN §5's rule for import/ holds here too: a handle one of whose
 		// writes failed commits nothing, whatever happens before its close.
-		h.failed = toErrno(h.f.m.log, "write", err)
-		h.f.m.log.Warn("documents.ndjson write failed: nothing written through this open will be committed", "op", "write", "index", h.f.uid(), "err", err)
+		h.failed = toErrno(h.m.log, "write", err)
+		h.m.log.Warn(h.name+" write failed: nothing written through this open will be committed", "op", "write", "index", h.uid(), "err", err)
 		h.stage.Truncate(0)
 		return 0, h.failed
 	}
@@ -202,7 +228,7 @@ func (h *documentsWriter) Read(ctx context.Context, dest []byte, off int64) (fus
 	defer h.mu.Unlock()
 	n, err := h.stage.ReadAt(dest, off)
 	if err != nil && n == 0 && !isEOF(err) {
-		return nil, toErrno(h.f.m.log, "read", err)
+		return nil, toErrno(h.m.log, "read", err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
@@ -224,22 +250,23 @@ func (h *documentsWriter) Flush(ctx context.Context) syscall.Errno {
 	if !h.dirty {
 		return 0
 	}
-	m := h.f.m
+	m := h.m
 	next, err := newStaging(m.store.TmpDir(), "documents-*.staging")
 	if err != nil {
 		return toErrno(m.log, "flush", err)
 	}
 	payload := h.stage
 	payload.f.Close()
-	r := task.Request{
-		Kind: task.DocumentAdditionOrUpdate, IndexUID: h.f.uid(),
-		DocumentsFile: payload.path, ReplaceAll: h.replace,
-	}
+	r, err := h.request(payload, h.replace)
 	h.stage, h.end, h.dirty, h.replace = next, 0, false, false
+	if err != nil {
+		m.log.Info(h.name+" write refused", "op", "flush", "index", h.uid(), "err", err)
+		return toErrno(m.log, "flush", err)
+	}
 	t, errno := m.run(ctx, "flush", r)
 	m.exports.prune()
 	if errno != 0 && t.Error != nil {
-		m.log.Warn("documents.ndjson write failed", "op", "flush", "index", h.f.uid(), "task", t.UID, "err", t.Error.Message)
+		m.log.Warn(h.name+" write failed", "op", "flush", "index", h.uid(), "task", t.UID, "err", t.Error.Message)
 	}
 	return errno
 }

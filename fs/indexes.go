@@ -229,7 +229,7 @@ const (
 	documentsName = "documents.ndjson"
 )
 
-var indexFiles = []string{snapshotName, documentsName, "status", "status.json"}
+var indexFiles = []string{snapshotName, documentsName, deleteDocumentsName, "status", "status.json"}
 
 var _ = (gofs.NodeReaddirer)((*indexDir)(nil))
 
@@ -256,6 +256,8 @@ func (d *indexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return d.lookupSnapshot(ctx, in, out)
 	case documentsName:
 		return d.lookupDocuments(ctx, in, out), 0
+	case deleteDocumentsName:
+		return d.lookupDeleteDocuments(ctx, in, out), 0
 	case "status", "status.json":
 		json := name == "status.json"
 		gen := func(ctx context.Context) ([]byte, time.Time, error) {

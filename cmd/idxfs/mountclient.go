@@ -420,8 +420,8 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
 	case task.DocumentAdditionOrUpdate:
-		if r.PrimaryKey != "" {
-			return task.Task{}, b.unsupported(commandOf(r) + " --primary-key")
+		if err := b.samePrimaryKey(ctx, r); err != nil {
+			return task.Task{}, err
 		}
 		flag := os.O_WRONLY | os.O_APPEND // >> adds or updates
 		if r.ReplaceAll {
@@ -438,6 +438,14 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 			}
 			return f.Close() // waits for the task
 		}
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
+	case task.DocumentDeletion:
+		for _, id := range r.IDs {
+			if err := index.ValidateDocumentID(id); err != nil {
+				return task.Task{}, err // refused before any task, as Enqueue does
+			}
+		}
+		call = func() error { return deleteDocuments(b.path("indexes", r.IndexUID, "delete-documents"), r.IDs) }
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
 		return b.snapshot(ctx, w, r)
@@ -460,6 +468,46 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		return b.submitDetached(ctx, w, r, c, find, nil, override)
 	}
 	return b.follow(ctx, w, r, find, nil, nil, call, override)
+}
+
+// samePrimaryKey lets r's --primary-key through the mount when it names
+// the index's own primary key: documents.ndjson takes none, and the engine
+// checks that one against the index and changes nothing. Any other (the
+// index has none yet, or another) is not available through the mount. An
+// index that is not found is left to the open of documents.ndjson.
+func (b *mountBackend) samePrimaryKey(ctx context.Context, r task.Request) error {
+	if r.PrimaryKey == "" {
+		return nil
+	}
+	in, err := b.Index(ctx, r.IndexUID)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if in.PrimaryKey != r.PrimaryKey {
+		has := "none yet"
+		if in.PrimaryKey != "" {
+			has = fmt.Sprintf("primary key %q", in.PrimaryKey)
+		}
+		return b.unsupported(fmt.Sprintf("%s --primary-key %s (index %q has %s)", commandOf(r), r.PrimaryKey, r.IndexUID, has))
+	}
+	return nil
+}
+
+// deleteDocuments writes ids to an index's delete-documents, one a line;
+// the close waits for the deletion task.
+func deleteDocuments(path string, ids []string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(f, strings.Join(ids, "\n")+"\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // newTask returns a finder of the task that a call about to be made

@@ -164,9 +164,11 @@ func TestMountRefusals(t *testing.T) {
 	if r := run(t, nil, bin, "index", "list", "--data-dir", e.data); r.code != 0 || !strings.Contains(r.stdout, "\nm ") {
 		t.Errorf("index list on a mounted data dir: %v; want index m, through the mount", r)
 	}
-	r := run(t, nil, bin, "documents", "delete", "m", "1", "--data-dir", e.data)
+	// (documents delete has a file equivalent since: index create
+	// --primary-key still has none.)
+	r := run(t, nil, bin, "index", "create", "x", "--primary-key", "id", "--data-dir", e.data)
 	if r.code != 3 || !strings.Contains(r.stderr, e.mnt) || !strings.Contains(r.stderr, strconv.Itoa(d.cmd.Process.Pid)) {
-		t.Errorf("documents delete on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
+		t.Errorf("index create --primary-key on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
 	}
 	if r := run(t, nil, bin, "mount", e.data, t.TempDir()); r.code != 3 {
 		t.Errorf("a second mount of the data dir: %v; want exit 3", r)

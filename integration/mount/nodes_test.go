@@ -76,6 +76,9 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 		// Times and mode of documents.ndjson are accepted as no-ops (its
 		// times are the index's); truncating it by path is refused.
 		{"indexes/movies/documents.ndjson", file(map[string]syscall.Errno{"chmod": ok, "chown": ok, "utimes": ok})},
+		// Writing ids deletes documents (viamount_test.go); truncating it by
+		// path is refused like every other attribute change.
+		{"indexes/movies/delete-documents", file(nil)},
 		// A finished task: rm cancels only unfinished ones.
 		{"tasks/1.json", file(nil)},
 		{"snapshots/movies", dir(nil)},
@@ -125,7 +128,7 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 	// Nothing vanished from listings either.
 	for d, names := range map[string][]string{
 		"":               {"backup", "import", "indexes", "snapshots", "status", "status.json", "tasks"},
-		"indexes/movies": {"documents.ndjson", "snapshot.tar.gz", "status", "status.json"},
+		"indexes/movies": {"delete-documents", "documents.ndjson", "snapshot.tar.gz", "status", "status.json"},
 	} {
 		ents, err := os.ReadDir(e.path(d))
 		if err != nil {
@@ -215,6 +218,7 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		for p, want := range map[string]uint32{
 			"": 0o700, "status": 0o400, "indexes": 0o700, "indexes/movies": 0o700,
 			"indexes/movies/documents.ndjson": 0o600, "indexes/movies/snapshot.tar.gz": 0o400, "tasks/1.json": 0o400,
+			"indexes/movies/delete-documents": 0o600,
 		} {
 			if m, uid := modeOf(t, e.path(p)); m != want || uid != 0 {
 				t.Errorf("%q: mode %04o uid %d, want %04o uid 0", p, m, uid, want)
@@ -246,7 +250,8 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		e.mount("--allow-other")
 		for p, want := range map[string]uint32{
 			"": 0o755, "status": 0o444, "indexes/movies": 0o755, "indexes/movies/documents.ndjson": 0o644,
-			"snapshots/movies/" + stored: 0o444,
+			"indexes/movies/delete-documents": 0o644,
+			"snapshots/movies/" + stored:      0o444,
 		} {
 			if m, uid := modeOf(t, e.path(p)); m != want || uid != 0 {
 				t.Errorf("%q: mode %04o uid %d, want %04o uid 0", p, m, uid, want)
@@ -272,6 +277,7 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 			{"cp", archive, e.path("import", "y")},
 			{"sh", "-c", ": > " + e.path("indexes", "movies", "documents.ndjson")},
 			{"sh", "-c", "echo '{\"id\":999}' >> " + e.path("indexes", "movies", "documents.ndjson")},
+			{"sh", "-c", "echo 1 > " + e.path("indexes", "movies", "delete-documents")},
 			{"rm", "-f", e.path("tasks", "1.json")},
 			{"chmod", "777", e.path("indexes", "movies", "documents.ndjson")},
 			{"touch", "-d", "2001-01-01", e.path("indexes", "movies", "documents.ndjson")},

@@ -83,6 +83,9 @@ func TestCLIThroughMountSameOutput(t *testing.T) {
 		{"index", "create", "empty"},
 		{"index", "create", "-bad"},
 		{"index", "delete", "nope"},
+		{"documents", "delete", "nope", "1"},
+		{"documents", "delete", "books", "1", "no/pe"},
+		{"documents", "delete", "books", "--json", "2", "a b"},
 	}
 	compare := func(cmds [][]string, want []result) {
 		t.Helper()
@@ -131,6 +134,15 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	if r := e.idxfs("index", "create", "books"); r.code != 5 || !strings.Contains(r.stderr, `index "books": already exists`) {
 		t.Errorf("index create books again: %v; want exit 5, already exists", r)
 	}
+	docs := filepath.Join(t.TempDir(), "docs.ndjson")
+	writeDocs(t, docs, 1, 5)
+	// A primary key through the mount: only the index's own goes through.
+	if r := e.idxfs("documents", "add", "books", docs, "--primary-key", "id"); r.code != 3 || !strings.Contains(r.stderr, `idxfs documents add --primary-key id (index "books" has none yet): not available while data dir`) {
+		t.Errorf("documents add --primary-key to an index with none while mounted: %v; want exit 3 naming it", r)
+	}
+	if e.exportOf("books") != "" {
+		t.Error("the refused addition added documents")
+	}
 	r = e.idxfs("index", "rename", "books", "novels", "--json")
 	var tk task
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tk) != nil || tk.Type != "indexRename" || tk.Status != "succeeded" {
@@ -152,10 +164,14 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	if r := e.idxfs("index", "delete", "movies"); r.code != 0 || !strings.HasPrefix(r.stdout, `deleted index "movies"`) || exists(e.path("indexes", "movies")) {
 		t.Errorf("index delete while mounted: %v", r)
 	}
-	docs := filepath.Join(t.TempDir(), "docs.ndjson")
-	writeDocs(t, docs, 1, 5)
 	if r := e.idxfs("documents", "add", "novels", docs); r.code != 0 || !strings.HasPrefix(r.stdout, `added or updated 5 documents in "novels"`) {
 		t.Errorf("documents add while mounted: %v", r)
+	}
+	if r := e.idxfs("documents", "add", "novels", docs, "--primary-key", "id"); r.code != 0 || !strings.HasPrefix(r.stdout, `added or updated 5 documents in "novels" (5 received, primary key "id"`) {
+		t.Errorf("documents add --primary-key of the index's own key while mounted: %v", r)
+	}
+	if r := e.idxfs("documents", "replace", "novels", docs, "--primary-key", "title"); r.code != 3 || !strings.Contains(r.stderr, `idxfs documents replace --primary-key title (index "novels" has primary key "id"): not available`) {
+		t.Errorf("documents replace --primary-key of another key while mounted: %v; want exit 3 naming it", r)
 	}
 	writeDocs(t, docs, 100, 2)
 	if r := e.idxfs("documents", "replace", "novels", docs); r.code != 0 || !strings.HasPrefix(r.stdout, `replaced all documents with 2 documents in "novels"`) {
@@ -164,8 +180,19 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	if n := strings.Count(e.exportOf("novels"), "\n"); n != 2 {
 		t.Errorf("after documents replace: %d documents, want 2", n)
 	}
-	if r := e.idxfs("documents", "delete", "novels", "1"); r.code != 3 || !strings.Contains(r.stderr, "idxfs documents delete: not available while data dir") {
-		t.Errorf("documents delete while mounted: %v; want exit 3 naming it", r)
+	// documents delete writes the ids to indexes/NAME/delete-documents.
+	if r := e.idxfs("documents", "delete", "novels", "100", "7"); r.code != 0 || !strings.HasPrefix(r.stdout, `deleted 1 of 2 documents from "novels" (task `) {
+		t.Errorf("documents delete while mounted: %v", r)
+	}
+	if n := strings.Count(e.exportOf("novels"), "\n"); n != 1 {
+		t.Errorf("after documents delete: %d documents, want 1", n)
+	}
+	r = e.idxfs("documents", "delete", "novels", "101", "--json")
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &tk) != nil || tk.Type != "documentDeletion" || tk.Status != "succeeded" {
+		t.Errorf("documents delete --json while mounted: %v", r)
+	}
+	if n := strings.Count(e.exportOf("novels"), "\n"); n != 0 {
+		t.Errorf("after deleting the last document: %d documents, want 0", n)
 	}
 }
 
