@@ -33,9 +33,19 @@ const (
 
 // mountCall is one blocking call on the mount.
 type mountCall struct {
-	Op   string `json:"op"` // mkdir, rmdir, open, import, rename, exchange
+	Op   string `json:"op"` // mkdir, rmdir, open, import, rename, exchange, append, truncate
 	Path string `json:"path"`
-	Src  string `json:"src,omitempty"` // import: the archive copied into Path; rename, exchange: the other entry
+	// import: the archive copied into Path; rename, exchange: the other
+	// entry; append, truncate: the private copy of the payload (payload)
+	// written to Path, which the child removes after its call.
+	Src string `json:"src,omitempty"`
+}
+
+// writes are the ops that write a payload to a file of the mount, with the
+// flags the waiting command opens it with.
+var writes = map[string]int{
+	"append":   os.O_WRONLY | os.O_APPEND, // documents add
+	"truncate": os.O_WRONLY | os.O_TRUNC,  // documents replace, delete
 }
 
 // mountCallResult is what the child reports on fd 3 when its call returns.
@@ -83,6 +93,15 @@ func runMountCall(spec string) int {
 }
 
 func (c mountCall) do() error {
+	if flag, ok := writes[c.Op]; ok {
+		defer os.Remove(c.Src)
+		src, err := os.Open(c.Src)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		return writeThrough(c.Path, flag, src)
+	}
 	switch c.Op {
 	case "mkdir":
 		return os.Mkdir(c.Path, 0o755)
@@ -127,7 +146,14 @@ func (c mountCall) do() error {
 
 // detach starts the child for c; the channel gets the call's error (nil on
 // success) when the call returns, if this process is still there.
-func detach(c mountCall) (<-chan error, error) {
+func detach(c mountCall) (_ <-chan error, err error) {
+	if _, ok := writes[c.Op]; ok {
+		defer func() {
+			if err != nil { // no child to remove it
+				os.Remove(c.Src)
+			}
+		}()
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -208,9 +234,47 @@ func (b *mountBackend) submitDetached(ctx context.Context, w waitOptions, r task
 	}
 }
 
-// detachedCall is the mount call of request r of the index kinds that
-// --no-wait covers through the mount (as Submit makes them).
-func (b *mountBackend) detachedCall(r task.Request) (mountCall, bool) {
+// detachedCall is the mount call of request r of the kinds that --no-wait
+// covers through the mount (as Submit makes them).
+func (b *mountBackend) detachedCall(r task.Request) (mountCall, bool, error) {
+	switch r.Kind {
+	case task.DocumentAdditionOrUpdate:
+		op := "append"
+		if r.ReplaceAll {
+			op = "truncate"
+		}
+		src, err := payload(r.Documents)
+		return mountCall{Op: op, Path: b.path("indexes", r.IndexUID, "documents.ndjson"), Src: src}, true, err
+	case task.DocumentDeletion:
+		src, err := payload(idLines(r.IDs))
+		return mountCall{Op: "truncate", Path: b.path("indexes", r.IndexUID, "delete-documents"), Src: src}, true, err
+	}
+	c, ok := b.indexCall(r)
+	return c, ok, nil
+}
+
+// payload copies what a documents command writes (its FILE, stdin, or the
+// ids) to a private file of the user's temp dir ($TMPDIR, else /tmp; mode
+// 0600), for the detached child, which removes it after its call: the
+// reader is this process's, which exits before the call ends.
+func payload(src io.Reader) (string, error) {
+	f, err := os.CreateTemp("", "idxfs-mount-call-*.ndjson")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, src)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// indexCall is the mount call of request r of the index kinds.
+func (b *mountBackend) indexCall(r task.Request) (mountCall, bool) {
 	switch {
 	case r.Kind == task.IndexCreation && r.PrimaryKey == "":
 		return mountCall{Op: "mkdir", Path: b.path("indexes", r.IndexUID)}, true

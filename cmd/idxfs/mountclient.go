@@ -428,15 +428,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 			flag = os.O_WRONLY | os.O_TRUNC // > replaces all
 		}
 		call = func() error {
-			f, err := os.OpenFile(b.path("indexes", r.IndexUID, "documents.ndjson"), flag, 0)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, r.Documents); err != nil {
-				f.Close()
-				return err
-			}
-			return f.Close() // waits for the task
+			return writeThrough(b.path("indexes", r.IndexUID, "documents.ndjson"), flag, r.Documents)
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.DocumentDeletion:
@@ -461,7 +453,10 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		return task.Task{}, err
 	}
 	if w.NoWait {
-		c, ok := b.detachedCall(r)
+		c, ok, err := b.detachedCall(r)
+		if err != nil {
+			return task.Task{}, err
+		}
 		if !ok {
 			return task.Task{}, b.unsupported(commandOf(r) + " --no-wait")
 		}
@@ -499,11 +494,19 @@ func (b *mountBackend) samePrimaryKey(ctx context.Context, r task.Request) error
 // deleteDocuments writes ids to an index's delete-documents, one a line;
 // the close waits for the deletion task.
 func deleteDocuments(path string, ids []string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	return writeThrough(path, os.O_WRONLY|os.O_TRUNC, idLines(ids))
+}
+
+func idLines(ids []string) io.Reader { return strings.NewReader(strings.Join(ids, "\n") + "\n") }
+
+// writeThrough opens path of the mount with flag and copies src into it;
+// the close waits for the task the write enqueued.
+func writeThrough(path string, flag int, src io.Reader) error {
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return err
 	}
-	if _, err := io.WriteString(f, strings.Join(ids, "\n")+"\n"); err != nil {
+	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
 		return err
 	}

@@ -24,7 +24,13 @@ var enqueuedLine = regexp.MustCompile(`^enqueued task (\d+) \((\w+) of "([^"]*)"
 // 0 if the call has already returned).
 func (e *env) noWait(kind, idx string, args ...string) (uid uint64, child int) {
 	e.t.Helper()
-	r := e.idxfs(append(args, "--no-wait")...)
+	return e.noWaitIn(nil, kind, idx, args...)
+}
+
+// noWaitIn is noWait with stdin (nil: none).
+func (e *env) noWaitIn(stdin []byte, kind, idx string, args ...string) (uid uint64, child int) {
+	e.t.Helper()
+	r := run(e.t, stdin, bin, append(args, "--no-wait", "--data-dir", e.data)...)
 	m := enqueuedLine.FindStringSubmatch(r.stdout)
 	if r.code != 0 || m == nil || m[2] != kind || m[3] != idx ||
 		!strings.Contains(r.stderr, "idxfs tasks wait "+m[1]) {
@@ -152,5 +158,71 @@ func TestNoWaitThroughMount(t *testing.T) {
 	}
 	if c := mountCallChild(t, e.mnt); c != 0 {
 		until(t, time.Minute, "every detached child to exit", func() bool { return gone(c) })
+	}
+}
+
+// TestNoWaitDocumentsThroughMount: documents add (FILE), replace (stdin)
+// and delete with --no-wait through the mount return the task, as
+// unmounted; the detached child writes the payload, which the CLI copied to
+// a private file of $TMPDIR, and removes that file after its call; a
+// refusal says what the waiting command says.
+func TestNoWaitDocumentsThroughMount(t *testing.T) {
+	e := newEnv(t, map[string]int{"docs": 50})
+	dir := t.TempDir()
+	more, fewer := filepath.Join(dir, "more.ndjson"), filepath.Join(dir, "fewer.ndjson")
+	writeDocs(t, more, 51, 100)
+	writeDocs(t, fewer, 1, 20)
+	stdin, err := os.ReadFile(fewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mount()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the CLI's, and so its child's
+	settled := func(what string, uid uint64, child int, docs int) {
+		t.Helper()
+		if r := e.idxfs("tasks", "wait", fmt.Sprint(uid)); r.code != 0 {
+			t.Errorf("tasks wait %d after %s --no-wait: %v", uid, what, r)
+		}
+		if child != 0 {
+			until(t, time.Minute, "the detached child of "+what+" to exit", func() bool { return gone(child) })
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("%s --no-wait: its child has exited, and $TMPDIR still holds %v", what, left)
+		}
+		if n := strings.Count(e.exportOf("docs"), "\n"); n != docs {
+			t.Errorf("after %s --no-wait and tasks wait: %d documents, want %d", what, n, docs)
+		}
+	}
+
+	uid, child := e.noWait("documentAdditionOrUpdate", "docs", "documents", "add", "docs", more)
+	settled("documents add FILE", uid, child, 150)
+	uid, child = e.noWaitIn(stdin, "documentAdditionOrUpdate", "docs", "documents", "replace", "docs")
+	settled("documents replace from stdin", uid, child, 20)
+	if !strings.Contains(e.exportOf("docs"), `"id":20,`) || strings.Contains(e.exportOf("docs"), `"id":21,`) {
+		t.Error("documents replace --no-wait from stdin: the index does not hold exactly the documents of stdin")
+	}
+	uid, child = e.noWait("documentDeletion", "docs", "documents", "delete", "docs", "1", "2")
+	settled("documents delete", uid, child, 18)
+	if strings.Contains(e.exportOf("docs"), `"id":1,`) {
+		t.Error("documents delete --no-wait: document 1 is still there")
+	}
+
+	for _, args := range [][]string{
+		{"documents", "add", "missing", more},
+		{"documents", "replace", "missing", more},
+		{"documents", "delete", "missing", "1"},
+	} {
+		waited := e.idxfs(args...)
+		refused := e.idxfs(append(args, "--no-wait")...)
+		if refused.code == 0 || refused.code != waited.code || refused.stderr != waited.stderr {
+			t.Errorf("%s of a missing index, --no-wait: %v; without: %v", strings.Join(args, " "), refused, waited)
+		}
+		if c := mountCallChild(t, e.mnt); c != 0 {
+			until(t, time.Minute, "the refused call's child to exit", func() bool { return gone(c) })
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("%s --no-wait, refused: $TMPDIR still holds %v", strings.Join(args, " "), left)
+		}
 	}
 }
