@@ -41,7 +41,7 @@ func TestMountTree(t *testing.T) {
 	if got, want := f.names("indexes"), []string{"empty", "movies"}; !slices.Equal(got, want) {
 		t.Errorf("ls indexes = %v, want %v", got, want)
 	}
-	if got, want := f.names("indexes", "movies"), []string{"delete-documents", "documents.ndjson", "snapshot.tar.gz", "status", "status.json"}; !slices.Equal(got, want) {
+	if got, want := f.names("indexes", "movies"), []string{"delete-documents", "documents.ndjson", "primary-key", "snapshot.tar.gz", "status", "status.json"}; !slices.Equal(got, want) {
 		t.Errorf("ls indexes/movies = %v, want %v", got, want)
 	}
 	if got := f.names("import"); len(got) != 0 {
@@ -82,6 +82,7 @@ func TestMountTree(t *testing.T) {
 	file("indexes/movies/snapshot.tar.gz", 0o444)
 	file("indexes/movies/documents.ndjson", 0o644)
 	file("indexes/movies/delete-documents", 0o644)
+	file("indexes/movies/primary-key", 0o644)
 
 	for _, p := range []string{"nothing", "indexes/nothing", "indexes/movies/nothing", "tasks/nothing", "tasks/99.json", "import/nothing", "snapshots/nothing", "backup/nothing.tar.gz", "backup/movies", "backup/.tar.gz"} {
 		var st syscall.Stat_t
