@@ -254,7 +254,7 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		for p, want := range map[string]uint32{
 			"": 0o755, "status": 0o444, "indexes/movies": 0o755, "indexes/movies/documents.ndjson": 0o644,
 			"indexes/movies/delete-documents": 0o644, "indexes/movies/primary-key": 0o644,
-			"snapshots/movies/" + stored:      0o444,
+			"snapshots/movies/" + stored: 0o444,
 		} {
 			if m, uid := modeOf(t, e.path(p)); m != want || uid != 0 {
 				t.Errorf("%q: mode %04o uid %d, want %04o uid 0", p, m, uid, want)
