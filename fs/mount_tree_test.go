@@ -133,7 +133,7 @@ func TestMountMkdirRmdir(t *testing.T) {
 	if st := f.stat("indexes"); st.Nlink != 4 {
 		t.Errorf("indexes/ has nlink %d after mkdir, want 4", st.Nlink)
 	}
-	if got := f.names("indexes", "books"); len(got) != 5 {
+	if got := f.names("indexes", "books"); len(got) != 6 {
 		t.Errorf("ls indexes/books = %v", got)
 	}
 	for name, want := range map[string]syscall.Errno{"movies": syscall.EEXIST, "books": syscall.EEXIST, "a.b": syscall.EINVAL, strings.Repeat("x", 401): syscall.EINVAL} {
