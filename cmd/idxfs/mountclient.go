@@ -445,7 +445,9 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 				return task.Task{}, err // refused before any task, as Enqueue does
 			}
 		}
-		call = func() error { return deleteDocuments(b.path("indexes", r.IndexUID, "delete-documents"), r.IDs) }
+		call = func() error {
+			return writeFile(b.path("indexes", r.IndexUID, "delete-documents"), strings.Join(r.IDs, "\n")+"\n")
+		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.IndexUpdate:
 		call = func() error { return writeFile(b.path("indexes", r.IndexUID, "primary-key"), r.PrimaryKey+"\n") }
@@ -541,20 +543,6 @@ func writeFile(path, s string) error {
 		return err
 	}
 	if _, err := io.WriteString(f, s); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// deleteDocuments writes ids to an index's delete-documents, one a line;
-// the close waits for the deletion task.
-func deleteDocuments(path string, ids []string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(f, strings.Join(ids, "\n")+"\n"); err != nil {
 		f.Close()
 		return err
 	}
