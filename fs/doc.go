@@ -12,7 +12,8 @@
 //	│   └── NAME/                   indexDir: one inode per index lineage, across renames, swaps and replaces (a re-created NAME is another)
 //	│       ├── snapshot.tar.gz     snapshotFile (snapshot.go): a stored snapshot, or one created at open
 //	│       ├── documents.ndjson    documentsFile (documents.go): an export at read open; O_TRUNC/O_APPEND writes
-//	│       ├── delete-documents    deleteDocumentsFile (deletedocs.go): write-only; ids written, one a line, deleted at close
+//	│       ├── delete-documents    requestFile (deletedocs.go): reads empty; ids written, one a line, deleted at close
+//	│       ├── primary-key         requestFile (primarykey.go): reads the key; a key written is set at close (indexUpdate)
 //	│       └── status, status.json genFile: the index's summary
 //	├── import/                     importDir (import.go): create NAME imports an archive as index NAME (NAME.replace… replaces it)
 //	│   └── NAME                    importFile: the staged bytes (staging.go) and their import (importentry.go)
@@ -26,7 +27,7 @@
 //
 // Every directory node embeds refusingDir and every file node refusingFile
 // (refuse.go), or answers their one call, Setattr, itself (import/ files,
-// documents.ndjson, delete-documents), so that a change it does not make on purpose gets EPERM
+// documents.ndjson, delete-documents, primary-key), so that a change it does not make on purpose gets EPERM
 // rather than go-fuse's default. The one built-in entry whose rm acts is a
 // stored snapshot in snapshots/NAME/: it deletes it from the store.
 // Inode numbers are stable (ino, attr.go): a kind and a key, such as the
@@ -69,7 +70,7 @@
 //
 // Files whose content differs between opens of one inode are opened with
 // FOPEN_DIRECT_IO (status and task files, documents.ndjson, both for reading
-// and for writing, and delete-documents), so that reads reach the handle whatever size the kernel
+// and for writing, and the request files), so that reads reach the handle whatever size the kernel
 // cached. snapshot.tar.gz and stored snapshots are served from their file in
 // the store, by FUSE passthrough where the kernel allows (one served file
 // per inode: see snapshotFile).
@@ -78,7 +79,7 @@
 //
 // Some calls wait for a task: the open of snapshot.tar.gz (the snapshot
 // creation), mkdir and rmdir in indexes/, the close (flush) of a write of
-// documents.ndjson or delete-documents, the close of a file in import/ or its rename to a final
+// documents.ndjson or a request file, the close of a file in import/ or its rename to a final
 // name (the import), and, with ExactStat, the lookup of snapshot.tar.gz.
 // The wait is task.Engine.Wait (or Engine.Snapshot, which waits the same
 // way) with the request's context. When the calling process gets a signal

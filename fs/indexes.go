@@ -229,7 +229,7 @@ const (
 	documentsName = "documents.ndjson"
 )
 
-var indexFiles = []string{snapshotName, documentsName, deleteDocumentsName, "status", "status.json"}
+var indexFiles = []string{snapshotName, documentsName, deleteDocumentsName, primaryKeyName, "status", "status.json"}
 
 var _ = (gofs.NodeReaddirer)((*indexDir)(nil))
 
@@ -257,7 +257,9 @@ func (d *indexDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	case documentsName:
 		return d.lookupDocuments(ctx, in, out), 0
 	case deleteDocumentsName:
-		return d.lookupDeleteDocuments(ctx, in, out), 0
+		return d.lookupRequestFile(ctx, d.deleteDocumentsFile(), in, out), 0
+	case primaryKeyName:
+		return d.lookupRequestFile(ctx, d.primaryKeyFile(), in, out), 0
 	case "status", "status.json":
 		json := name == "status.json"
 		gen := func(ctx context.Context) ([]byte, time.Time, error) {

@@ -41,7 +41,7 @@ func TestMountTree(t *testing.T) {
 	if got, want := f.names("indexes"), []string{"empty", "movies"}; !slices.Equal(got, want) {
 		t.Errorf("ls indexes = %v, want %v", got, want)
 	}
-	if got, want := f.names("indexes", "movies"), []string{"delete-documents", "documents.ndjson", "snapshot.tar.gz", "status", "status.json"}; !slices.Equal(got, want) {
+	if got, want := f.names("indexes", "movies"), []string{"delete-documents", "documents.ndjson", "primary-key", "snapshot.tar.gz", "status", "status.json"}; !slices.Equal(got, want) {
 		t.Errorf("ls indexes/movies = %v, want %v", got, want)
 	}
 	if got := f.names("import"); len(got) != 0 {
@@ -82,6 +82,7 @@ func TestMountTree(t *testing.T) {
 	file("indexes/movies/snapshot.tar.gz", 0o444)
 	file("indexes/movies/documents.ndjson", 0o644)
 	file("indexes/movies/delete-documents", 0o644)
+	file("indexes/movies/primary-key", 0o644)
 
 	for _, p := range []string{"nothing", "indexes/nothing", "indexes/movies/nothing", "tasks/nothing", "tasks/99.json", "import/nothing", "snapshots/nothing", "backup/nothing.tar.gz", "backup/movies", "backup/.tar.gz"} {
 		var st syscall.Stat_t
@@ -132,7 +133,7 @@ func TestMountMkdirRmdir(t *testing.T) {
 	if st := f.stat("indexes"); st.Nlink != 4 {
 		t.Errorf("indexes/ has nlink %d after mkdir, want 4", st.Nlink)
 	}
-	if got := f.names("indexes", "books"); len(got) != 5 {
+	if got := f.names("indexes", "books"); len(got) != 6 {
 		t.Errorf("ls indexes/books = %v", got)
 	}
 	for name, want := range map[string]syscall.Errno{"movies": syscall.EEXIST, "books": syscall.EEXIST, "a.b": syscall.EINVAL, strings.Repeat("x", 401): syscall.EINVAL} {

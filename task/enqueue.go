@@ -17,7 +17,8 @@ import (
 type Request struct {
 	Kind     Kind
 	IndexUID string
-	// PrimaryKey: indexCreation, documentAdditionOrUpdate (optional).
+	// PrimaryKey: indexCreation, documentAdditionOrUpdate (optional);
+	// indexUpdate (required).
 	PrimaryKey string
 	// Documents is the payload of a documentAdditionOrUpdate (NDJSON or a
 	// JSON array); Enqueue copies it to disk before it returns.

@@ -19,6 +19,7 @@ const (
 	SingleIndexSnapshotImport   Kind = "singleIndexSnapshotImport"
 	IndexRename                 Kind = "indexRename"
 	IndexSwap                   Kind = "indexSwap"
+	IndexUpdate                 Kind = "indexUpdate"
 )
 
 // Kinds lists every kind, in the order of the kind table.
@@ -165,6 +166,17 @@ var kindTable = []kindSpec{
 		prepare: prepareRemap,
 		holds:   holdsBoth,
 		process: (*Engine).swapIndexes,
+		crash:   crashFails,
+	},
+	{
+		// Setting the key is one batch: a task found processing after a
+		// crash either set it or did nothing; it fails, and running it
+		// again is the user's (the same key is then a no-op).
+		kind:    IndexUpdate,
+		steps:   []Step{{"setting primary key", 1}},
+		prepare: prepareIndexUpdate,
+		holds:   holdsIndex,
+		process: (*Engine).updateIndex,
 		crash:   crashFails,
 	},
 }

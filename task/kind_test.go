@@ -16,7 +16,7 @@ import (
 func TestKindWireNames(t *testing.T) {
 	t.Parallel()
 	want := []string{"indexCreation", "indexDeletion", "documentAdditionOrUpdate", "documentDeletion",
-		"singleIndexSnapshotCreation", "singleIndexSnapshotImport", "indexRename", "indexSwap"}
+		"singleIndexSnapshotCreation", "singleIndexSnapshotImport", "indexRename", "indexSwap", "indexUpdate"}
 	if len(Kinds) != len(want) {
 		t.Fatalf("%d kinds, want %d", len(Kinds), len(want))
 	}
@@ -165,6 +165,7 @@ func TestKindHolds(t *testing.T) {
 		{Request{Kind: SingleIndexSnapshotImport, IndexUID: "a", NewIndexUID: "b", Stream: strings.NewReader("")}, []string{"b"}},
 		{Request{Kind: IndexRename, IndexUID: "b", NewIndexUID: "a"}, []string{"a", "b"}},
 		{Request{Kind: IndexSwap, IndexUID: "b", NewIndexUID: "a"}, []string{"a", "b"}},
+		{Request{Kind: IndexUpdate, IndexUID: "a", PrimaryKey: "sku"}, []string{"a"}},
 	} {
 		spec := kindOf(tt.req.Kind)
 		tk, req, err := spec.prepare(e, tt.req)

@@ -400,7 +400,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 	switch r.Kind {
 	case task.IndexCreation:
 		if r.PrimaryKey != "" {
-			return task.Task{}, b.unsupported("index create --primary-key")
+			return b.createWithKey(ctx, w, r)
 		}
 		call = func() error { return os.Mkdir(b.path("indexes", r.IndexUID), 0o755) }
 		override = map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidIndexUID}
@@ -420,8 +420,8 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
 	case task.DocumentAdditionOrUpdate:
-		if err := b.samePrimaryKey(ctx, r); err != nil {
-			return task.Task{}, err
+		if t, err := b.samePrimaryKey(ctx, w, r); err != nil || t.Status == task.Failed {
+			return t, err
 		}
 		flag := os.O_WRONLY | os.O_APPEND // >> adds or updates
 		if r.ReplaceAll {
@@ -437,7 +437,14 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 				return task.Task{}, err // refused before any task, as Enqueue does
 			}
 		}
-		call = func() error { return deleteDocuments(b.path("indexes", r.IndexUID, "delete-documents"), r.IDs) }
+		call = func() error {
+			return deleteDocuments(b.path("indexes", r.IndexUID, "delete-documents"), r.IDs)
+		}
+		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
+	case task.IndexUpdate:
+		call = func() error {
+			return writeThrough(b.path("indexes", r.IndexUID, "primary-key"), os.O_WRONLY|os.O_TRUNC, strings.NewReader(r.PrimaryKey+"\n"))
+		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
 		return b.snapshot(ctx, w, r)
@@ -465,30 +472,64 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 	return b.follow(ctx, w, r, find, nil, nil, call, override)
 }
 
-// samePrimaryKey lets r's --primary-key through the mount when it names
-// the index's own primary key: documents.ndjson takes none, and the engine
-// checks that one against the index and changes nothing. Any other (the
-// index has none yet, or another) is not available through the mount. An
+// samePrimaryKey lets r's --primary-key through the mount:
+// documents.ndjson takes none, so on an index without a primary key it is
+// first written to the index's primary-key file (an indexUpdate task, whose
+// failed task is returned); on an index with that key the engine checks it
+// and changes nothing. Another key is not available through the mount. An
 // index that is not found is left to the open of documents.ndjson.
-func (b *mountBackend) samePrimaryKey(ctx context.Context, r task.Request) error {
+func (b *mountBackend) samePrimaryKey(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
 	if r.PrimaryKey == "" {
-		return nil
+		return task.Task{}, nil
 	}
 	in, err := b.Index(ctx, r.IndexUID)
 	if errors.Is(err, index.ErrNotFound) {
-		return nil
+		return task.Task{}, nil
 	}
 	if err != nil {
-		return err
+		return task.Task{}, err
+	}
+	if in.PrimaryKey == "" && !w.NoWait {
+		quiet := w
+		quiet.out = io.Discard // a failure is still returned as an error
+		return b.Submit(ctx, quiet, task.Request{Kind: task.IndexUpdate, IndexUID: r.IndexUID, PrimaryKey: r.PrimaryKey})
 	}
 	if in.PrimaryKey != r.PrimaryKey {
 		has := "none yet"
 		if in.PrimaryKey != "" {
 			has = fmt.Sprintf("primary key %q", in.PrimaryKey)
 		}
-		return b.unsupported(fmt.Sprintf("%s --primary-key %s (index %q has %s)", commandOf(r), r.PrimaryKey, r.IndexUID, has))
+		return task.Task{}, b.unsupported(fmt.Sprintf("%s --primary-key %s (index %q has %s)", commandOf(r), r.PrimaryKey, r.IndexUID, has))
 	}
-	return nil
+	return task.Task{}, nil
+}
+
+// createWithKey is index create --primary-key through the mount: mkdir,
+// then the key written to the new index's primary-key file. Two tasks, an
+// indexCreation and an indexUpdate; it returns the creation's, or the
+// update's if that failed. Not with --no-wait: the second needs the first.
+func (b *mountBackend) createWithKey(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+	if w.NoWait {
+		return task.Task{}, b.unsupported("index create --primary-key --no-wait")
+	}
+	create := r
+	create.PrimaryKey = ""
+	quiet := w
+	quiet.out = io.Discard // a failure is still returned as an error
+	t, err := b.Submit(ctx, quiet, create)
+	if err != nil || t.Status != task.Succeeded {
+		return t, err
+	}
+	u, err := b.Submit(ctx, quiet, task.Request{Kind: task.IndexUpdate, IndexUID: r.IndexUID, PrimaryKey: r.PrimaryKey})
+	if err != nil || u.Status != task.Succeeded {
+		return u, err
+	}
+	// Printed as unmounted: the index was created with the key, which
+	// the creation task's own details (set at mkdir) do not name.
+	if t.Details, err = json.Marshal(task.IndexCreationDetails{PrimaryKey: r.PrimaryKey}); err != nil {
+		return t, err
+	}
+	return outcome(b.g, w, t)
 }
 
 // deleteDocuments writes ids to an index's delete-documents, one a line;

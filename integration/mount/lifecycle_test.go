@@ -164,11 +164,12 @@ func TestMountRefusals(t *testing.T) {
 	if r := run(t, nil, bin, "index", "list", "--data-dir", e.data); r.code != 0 || !strings.Contains(r.stdout, "\nm ") {
 		t.Errorf("index list on a mounted data dir: %v; want index m, through the mount", r)
 	}
-	// (documents delete has a file equivalent since: index create
-	// --primary-key still has none.)
-	r := run(t, nil, bin, "index", "create", "x", "--primary-key", "id", "--data-dir", e.data)
+	// (documents delete and index create --primary-key have file
+	// equivalents since: index create --primary-key --no-wait, two tasks
+	// where the second needs the first, still has none.)
+	r := run(t, nil, bin, "index", "create", "x", "--primary-key", "id", "--no-wait", "--data-dir", e.data)
 	if r.code != 3 || !strings.Contains(r.stderr, e.mnt) || !strings.Contains(r.stderr, strconv.Itoa(d.cmd.Process.Pid)) {
-		t.Errorf("index create --primary-key on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
+		t.Errorf("index create --primary-key --no-wait on a mounted data dir: %v; want exit 3 naming the mountpoint and the pid", r)
 	}
 	if r := run(t, nil, bin, "mount", e.data, t.TempDir()); r.code != 3 {
 		t.Errorf("a second mount of the data dir: %v; want exit 3", r)

@@ -79,6 +79,9 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 		// Writing ids deletes documents (viamount_test.go); truncating it by
 		// path is refused like every other attribute change.
 		{"indexes/movies/delete-documents", file(nil)},
+		// Writing a key sets it (TestMountPrimaryKeyFile in fs); the
+		// same refusals as delete-documents.
+		{"indexes/movies/primary-key", file(nil)},
 		// A finished task: rm cancels only unfinished ones.
 		{"tasks/1.json", file(nil)},
 		{"snapshots/movies", dir(nil)},
@@ -128,7 +131,7 @@ func TestEveryNodeAnswersEveryCall(t *testing.T) {
 	// Nothing vanished from listings either.
 	for d, names := range map[string][]string{
 		"":               {"backup", "import", "indexes", "snapshots", "status", "status.json", "tasks"},
-		"indexes/movies": {"delete-documents", "documents.ndjson", "snapshot.tar.gz", "status", "status.json"},
+		"indexes/movies": {"delete-documents", "documents.ndjson", "primary-key", "snapshot.tar.gz", "status", "status.json"},
 	} {
 		ents, err := os.ReadDir(e.path(d))
 		if err != nil {
@@ -218,7 +221,7 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		for p, want := range map[string]uint32{
 			"": 0o700, "status": 0o400, "indexes": 0o700, "indexes/movies": 0o700,
 			"indexes/movies/documents.ndjson": 0o600, "indexes/movies/snapshot.tar.gz": 0o400, "tasks/1.json": 0o400,
-			"indexes/movies/delete-documents": 0o600,
+			"indexes/movies/delete-documents": 0o600, "indexes/movies/primary-key": 0o600,
 		} {
 			if m, uid := modeOf(t, e.path(p)); m != want || uid != 0 {
 				t.Errorf("%q: mode %04o uid %d, want %04o uid 0", p, m, uid, want)
@@ -250,8 +253,8 @@ func TestAllowOtherEnforcesModes(t *testing.T) {
 		e.mount("--allow-other")
 		for p, want := range map[string]uint32{
 			"": 0o755, "status": 0o444, "indexes/movies": 0o755, "indexes/movies/documents.ndjson": 0o644,
-			"indexes/movies/delete-documents": 0o644,
-			"snapshots/movies/" + stored:      0o444,
+			"indexes/movies/delete-documents": 0o644, "indexes/movies/primary-key": 0o644,
+			"snapshots/movies/" + stored: 0o444,
 		} {
 			if m, uid := modeOf(t, e.path(p)); m != want || uid != 0 {
 				t.Errorf("%q: mode %04o uid %d, want %04o uid 0", p, m, uid, want)

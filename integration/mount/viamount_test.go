@@ -112,13 +112,19 @@ func TestCLIThroughMountSameOutput(t *testing.T) {
 	e.mount()
 	compare(writes, want)
 
-	// A command with no file equivalent says so, and to run it unmounted.
+	// index create --primary-key through the mount is two tasks (mkdir,
+	// then the key written to primary-key): it prints what it prints
+	// unmounted, with the creation's task uid, and the index has the key.
 	r := e.idxfs("index", "create", "x", "--primary-key", "id")
-	if r.code != 3 || !strings.Contains(r.stderr, "--primary-key: not available while data dir") || !strings.Contains(r.stderr, "unmounted") {
-		t.Errorf("index create --primary-key while mounted: %v; want exit 3 naming it", r)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `created index "x", primary key "id" (task `) {
+		t.Errorf("index create --primary-key while mounted: %v", r)
 	}
-	if exists(e.path("indexes", "x")) {
-		t.Error("the refused create made index x")
+	if b, err := os.ReadFile(e.path("indexes", "x", "primary-key")); err != nil || string(b) != "id\n" {
+		t.Errorf("x's primary-key after the create: %q, %v", b, err)
+	}
+	if ts := e.tasks(); count(ts, "indexCreation", "x") != 1 || count(ts, "indexUpdate", "x") != 1 {
+		t.Errorf("tasks of index create --primary-key while mounted: %d indexCreation, %d indexUpdate; want 1 and 1",
+			count(ts, "indexCreation", "x"), count(ts, "indexUpdate", "x"))
 	}
 }
 
@@ -136,12 +142,16 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	}
 	docs := filepath.Join(t.TempDir(), "docs.ndjson")
 	writeDocs(t, docs, 1, 5)
-	// A primary key through the mount: only the index's own goes through.
-	if r := e.idxfs("documents", "add", "books", docs, "--primary-key", "id"); r.code != 3 || !strings.Contains(r.stderr, `idxfs documents add --primary-key id (index "books" has none yet): not available while data dir`) {
-		t.Errorf("documents add --primary-key to an index with none while mounted: %v; want exit 3 naming it", r)
+	// A primary key through the mount on an index with none: written to
+	// its primary-key file first (an indexUpdate task), then the addition.
+	if r := e.idxfs("index", "create", "keyless"); r.code != 0 {
+		t.Fatalf("index create keyless: %v", r)
 	}
-	if e.exportOf("books") != "" {
-		t.Error("the refused addition added documents")
+	if r := e.idxfs("documents", "add", "keyless", docs, "--primary-key", "id"); r.code != 0 || !strings.HasPrefix(r.stdout, `added or updated 5 documents in "keyless" (5 received, primary key "id"`) {
+		t.Errorf("documents add --primary-key to an index with none while mounted: %v", r)
+	}
+	if ts := e.tasks(); count(ts, "indexUpdate", "keyless") != 1 {
+		t.Errorf("documents add --primary-key to an index with none: %d indexUpdate tasks, want 1", count(ts, "indexUpdate", "keyless"))
 	}
 	r = e.idxfs("index", "rename", "books", "novels", "--json")
 	var tk task
