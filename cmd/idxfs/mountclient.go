@@ -271,7 +271,13 @@ func (b *mountBackend) Document(ctx context.Context, idx, id string) (json.RawMe
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<30)
+	want := []byte(id)
 	for sc.Scan() {
+		// An id is [A-Za-z0-9_-], written as is unless the document
+		// spelled it with escapes: parse only lines that can hold it.
+		if line := sc.Bytes(); !bytes.Contains(line, want) && bytes.IndexByte(line, '\\') < 0 {
+			continue
+		}
 		var doc map[string]json.RawMessage
 		if json.Unmarshal(sc.Bytes(), &doc) != nil {
 			continue
