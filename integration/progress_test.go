@@ -3,17 +3,12 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-
-	"github.com/creack/pty"
 
 	"github.com/idxfs/idxfs/integration/bintest"
 )
@@ -76,25 +71,8 @@ func TestProgressBarImportOnTTY(t *testing.T) {
 	}
 }
 
-// runOnTTY runs cmd with a pseudo-terminal as its stdin, stdout and stderr,
-// and returns what it wrote there, \r removed. It fails t if cmd fails.
-func runOnTTY(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	defer ptmx.Close()
-	var screen bytes.Buffer
-	_, err = io.Copy(&screen, ptmx) // until the process exits: EIO
-	if err != nil && !errors.Is(err, syscall.EIO) {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("%s on a terminal: %v\n%q", strings.Join(cmd.Args, " "), err, screen.String())
-	}
-	return strings.ReplaceAll(screen.String(), "\r", "")
-}
+// runOnTTY runs cmd on a pseudo-terminal (bintest.RunOnTTY).
+func runOnTTY(t *testing.T, cmd *exec.Cmd) string { return bintest.RunOnTTY(t, cmd) }
 
 // TestProgressNoTTY: the same command with its output to pipes writes no
 // control character (no \x1b, no \r), only what it wrote before bars

@@ -7,6 +7,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -50,18 +51,27 @@ func demoDocuments() (*gzip.Reader, error) {
 
 // loadDemo creates the demo index in e and loads the demo data into it.
 func loadDemo(ctx context.Context, e *env) error {
-	w := waitOptions{out: e.g.stdout}
-	if _, err := e.submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: demoIndex, PrimaryKey: "id"}); err != nil {
+	return loadDemoInto(ctx, localBackend{e}, e.g.stdout)
+}
+
+// loadDemoInto creates the demo index in b and loads the demo data into
+// it, printing each outcome to out.
+func loadDemoInto(ctx context.Context, b backend, out io.Writer) error {
+	w := waitOptions{out: out}
+	if _, err := b.Submit(ctx, w, task.Request{Kind: task.IndexCreation, IndexUID: demoIndex, PrimaryKey: "id"}); err != nil {
 		return err
 	}
 	docs, err := demoDocuments()
 	if err != nil {
 		return err
 	}
-	_, err = e.submit(ctx, w, task.Request{Kind: task.DocumentAdditionOrUpdate, IndexUID: demoIndex, Documents: docs})
+	_, err = b.Submit(ctx, w, task.Request{Kind: task.DocumentAdditionOrUpdate, IndexUID: demoIndex, Documents: docs})
 	return err
 }
 
+// runDemo loads the demo into the data dir dir (a new temporary one if
+// ""), and shows it. A data dir that is mounted is loaded through the
+// mount's files (README "The CLI while mounted"), as every command does.
 func runDemo(ctx context.Context, g globalOptions, dir string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "idxfs-demo-")
@@ -73,12 +83,12 @@ func runDemo(ctx context.Context, g globalOptions, dir string) error {
 	g.DataDir = dir
 	out := g.stdout
 	fmt.Fprintf(out, "data dir: %s\n\n", dir)
-	return withEnv(ctx, g, true, func(e *env) error {
-		if err := loadDemo(ctx, e); err != nil {
+	return withBackend(ctx, g, true, false, func(b backend) error {
+		if err := loadDemoInto(ctx, b, out); err != nil {
 			return err
 		}
 		fmt.Fprintln(out)
-		in, err := e.store.Get(ctx, demoIndex)
+		in, err := b.Index(ctx, demoIndex)
 		if err != nil {
 			return err
 		}
@@ -87,18 +97,22 @@ func runDemo(ctx context.Context, g globalOptions, dir string) error {
 		fmt.Fprintln(out, "\nthe first three documents:")
 		bw := bufio.NewWriter(out)
 		lw := &lineLimitWriter{w: bw, lines: 3}
-		if _, err := e.store.Export(ctx, demoIndex, lw); err != nil && err != errEnoughLines {
+		if err := b.Export(ctx, demoIndex, lw); err != nil && err != errEnoughLines {
 			return err
 		}
 		bw.Flush()
 
 		fmt.Fprintln(out, "\na snapshot of it:")
-		t, err := e.submit(ctx, waitOptions{out: out}, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: demoIndex})
+		t, err := b.Submit(ctx, waitOptions{out: out}, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: demoIndex})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "\nthe tasks:")
-		printTasks(out, e.engine.List(task.Filter{}))
+		ts, err := b.Tasks(task.Filter{})
+		if err != nil {
+			return err
+		}
+		printTasks(out, ts)
 
 		var d task.SnapshotCreationDetails
 		_ = t.DecodeDetails(&d)

@@ -39,6 +39,11 @@ type mountCall struct {
 	// entry; append, truncate: the private copy of the payload (payload)
 	// written to Path, which the child removes after its call.
 	Src string `json:"src,omitempty"`
+	// Key, if set, is a primary key written to the index's primary-key
+	// file (an indexUpdate task): mkdir, after the mkdir (index create
+	// --primary-key); append, truncate, before the documents (documents
+	// add/replace --primary-key on an index with no key yet).
+	Key string `json:"key,omitempty"`
 }
 
 // writes are the ops that write a payload to a file of the mount, with the
@@ -100,11 +105,19 @@ func (c mountCall) do() error {
 			return err
 		}
 		defer src.Close()
+		if c.Key != "" {
+			if err := writeKey(filepath.Join(filepath.Dir(c.Path), "primary-key"), c.Key); err != nil {
+				return err
+			}
+		}
 		return writeThrough(c.Path, flag, src)
 	}
 	switch c.Op {
 	case "mkdir":
-		return os.Mkdir(c.Path, 0o755)
+		if err := os.Mkdir(c.Path, 0o755); err != nil || c.Key == "" {
+			return err
+		}
+		return writeKey(filepath.Join(c.Path, "primary-key"), c.Key)
 	case "rmdir":
 		return os.Remove(c.Path)
 	case "rename":

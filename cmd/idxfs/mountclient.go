@@ -403,6 +403,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 	}
 	var call func() error
 	var override map[syscall.Errno]string
+	var key string // --no-wait: the primary key the child writes first
 	switch r.Kind {
 	case task.IndexCreation:
 		if r.PrimaryKey != "" {
@@ -426,8 +427,12 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound, syscall.EINVAL: task.CodeInvalidIndexUID}
 	case task.DocumentAdditionOrUpdate:
-		if t, err := b.samePrimaryKey(ctx, w, r); err != nil || t.Status == task.Failed {
+		t, setKey, err := b.samePrimaryKey(ctx, w, r)
+		if err != nil || t.Status == task.Failed {
 			return t, err
+		}
+		if setKey {
+			key = r.PrimaryKey
 		}
 		flag := os.O_WRONLY | os.O_APPEND // >> adds or updates
 		if r.ReplaceAll {
@@ -448,9 +453,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 		}
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.IndexUpdate:
-		call = func() error {
-			return writeThrough(b.path("indexes", r.IndexUID, "primary-key"), os.O_WRONLY|os.O_TRUNC, strings.NewReader(r.PrimaryKey+"\n"))
-		}
+		call = func() error { return writeKey(b.path("indexes", r.IndexUID, "primary-key"), r.PrimaryKey) }
 		override = map[syscall.Errno]string{syscall.ENOENT: task.CodeIndexNotFound}
 	case task.SingleIndexSnapshotCreation:
 		return b.snapshot(ctx, w, r)
@@ -467,6 +470,7 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 	}
 	if w.NoWait {
 		c, ok, err := b.detachedCall(r)
+		c.Key = key
 		if err != nil {
 			return task.Task{}, err
 		}
@@ -481,42 +485,92 @@ func (b *mountBackend) Submit(ctx context.Context, w waitOptions, r task.Request
 // samePrimaryKey lets r's --primary-key through the mount:
 // documents.ndjson takes none, so on an index without a primary key it is
 // first written to the index's primary-key file (an indexUpdate task, whose
-// failed task is returned); on an index with that key the engine checks it
-// and changes nothing. Another key is not available through the mount. An
-// index that is not found is left to the open of documents.ndjson.
-func (b *mountBackend) samePrimaryKey(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
+// failed task is returned; with --no-wait, setKey asks the detached child
+// to write it before the documents). On an index with that key the engine
+// checks it and changes nothing. Another key fails as the engine's
+// addition would fail (keyMismatch). An index that is not found is left
+// to the open of documents.ndjson.
+func (b *mountBackend) samePrimaryKey(ctx context.Context, w waitOptions, r task.Request) (t task.Task, setKey bool, err error) {
 	if r.PrimaryKey == "" {
-		return task.Task{}, nil
+		return task.Task{}, false, nil
 	}
 	in, err := b.Index(ctx, r.IndexUID)
 	if errors.Is(err, index.ErrNotFound) {
-		return task.Task{}, nil
+		return task.Task{}, false, nil
 	}
+	if err != nil {
+		return task.Task{}, false, err
+	}
+	switch {
+	case in.PrimaryKey == "" && w.NoWait:
+		return task.Task{}, true, nil
+	case in.PrimaryKey == "":
+		quiet := w
+		quiet.out = io.Discard // a failure is still returned as an error
+		t, err := b.Submit(ctx, quiet, task.Request{Kind: task.IndexUpdate, IndexUID: r.IndexUID, PrimaryKey: r.PrimaryKey})
+		return t, false, err
+	case in.PrimaryKey != r.PrimaryKey:
+		t, err := b.keyMismatch(w, r, in.PrimaryKey)
+		return t, false, err
+	}
+	return task.Task{}, false, nil
+}
+
+// keyMismatch is documents add/replace --primary-key K on an index whose
+// key is another: the engine's addition reads the payload and fails with
+// index_primary_key_mismatch. The mount has no addition that takes a key
+// (and the key of an index never changes once set, so the check made here
+// is the engine's), so the CLI reads the payload as the engine would and
+// reports the same failed task, with uid 0: the mount ran none.
+func (b *mountBackend) keyMismatch(w waitOptions, r task.Request, has string) (task.Task, error) {
+	var size int64
+	if r.Documents != nil {
+		n, err := io.Copy(io.Discard, r.Documents)
+		if err != nil {
+			return task.Task{}, err
+		}
+		size = n
+	}
+	d, err := json.Marshal(task.DocumentAdditionDetails{ReplaceAll: r.ReplaceAll, PayloadSize: size, PrimaryKey: r.PrimaryKey})
 	if err != nil {
 		return task.Task{}, err
 	}
-	if in.PrimaryKey == "" && !w.NoWait {
-		quiet := w
-		quiet.out = io.Discard // a failure is still returned as an error
-		return b.Submit(ctx, quiet, task.Request{Kind: task.IndexUpdate, IndexUID: r.IndexUID, PrimaryKey: r.PrimaryKey})
-	}
-	if in.PrimaryKey != r.PrimaryKey {
-		has := "none yet"
-		if in.PrimaryKey != "" {
-			has = fmt.Sprintf("primary key %q", in.PrimaryKey)
-		}
-		return task.Task{}, b.unsupported(fmt.Sprintf("%s --primary-key %s (index %q has %s)", commandOf(r), r.PrimaryKey, r.IndexUID, has))
-	}
-	return task.Task{}, nil
+	cause := fmt.Errorf("index %q: primary key is %q, cannot use %q: %w", r.IndexUID, has, r.PrimaryKey, index.ErrPrimaryKey)
+	te := task.Classify(cause)
+	now := time.Now()
+	t := task.Task{IndexUID: r.IndexUID, Type: r.Kind, Status: task.Failed, Details: d,
+		Error:      &task.Error{Message: cause.Error(), Code: te.Code, Type: te.Type},
+		EnqueuedAt: now, StartedAt: &now, FinishedAt: &now}
+	return outcome(b.g, w, t)
 }
 
 // createWithKey is index create --primary-key through the mount: mkdir,
 // then the key written to the new index's primary-key file. Two tasks, an
 // indexCreation and an indexUpdate; it returns the creation's, or the
-// update's if that failed. Not with --no-wait: the second needs the first.
+// update's if that failed. With --no-wait the detached child makes both
+// calls, one after the other (mountCall.Key), and the command prints the
+// creation's task as soon as it shows.
 func (b *mountBackend) createWithKey(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
-	if w.NoWait {
-		return task.Task{}, b.unsupported("index create --primary-key --no-wait")
+	// Printed as unmounted: the index was created with the key, which
+	// the creation task's own details (set at mkdir) do not name.
+	withKey := func(t task.Task) task.Task {
+		if d, err := json.Marshal(task.IndexCreationDetails{PrimaryKey: r.PrimaryKey}); err == nil {
+			t.Details = d
+		}
+		return t
+	}
+	if w.NoWait { // the child writes the key after its mkdir
+		find, err := b.newTask(func(t task.Task) bool { return t.Type == r.Kind && t.IndexUID == r.IndexUID })
+		if err != nil {
+			return task.Task{}, err
+		}
+		created := func() (task.Task, bool) {
+			t, ok := find()
+			return withKey(t), ok
+		}
+		c := mountCall{Op: "mkdir", Path: b.path("indexes", r.IndexUID), Key: r.PrimaryKey}
+		return b.submitDetached(ctx, w, r, c, created, nil,
+			map[syscall.Errno]string{syscall.EINVAL: task.CodeInvalidIndexUID})
 	}
 	create := r
 	create.PrimaryKey = ""
@@ -530,18 +584,19 @@ func (b *mountBackend) createWithKey(ctx context.Context, w waitOptions, r task.
 	if err != nil || u.Status != task.Succeeded {
 		return u, err
 	}
-	// Printed as unmounted: the index was created with the key, which
-	// the creation task's own details (set at mkdir) do not name.
-	if t.Details, err = json.Marshal(task.IndexCreationDetails{PrimaryKey: r.PrimaryKey}); err != nil {
-		return t, err
-	}
-	return outcome(b.g, w, t)
+	return outcome(b.g, w, withKey(t))
 }
 
 // deleteDocuments writes ids to an index's delete-documents, one a line;
 // the close waits for the deletion task.
 func deleteDocuments(path string, ids []string) error {
 	return writeThrough(path, os.O_WRONLY|os.O_TRUNC, idLines(ids))
+}
+
+// writeKey writes key to an index's primary-key file; the close waits for
+// the indexUpdate task.
+func writeKey(path, key string) error {
+	return writeThrough(path, os.O_WRONLY|os.O_TRUNC, strings.NewReader(key+"\n"))
 }
 
 func idLines(ids []string) io.Reader { return strings.NewReader(strings.Join(ids, "\n") + "\n") }

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idxfs/idxfs/integration/bintest"
 )
 
 // progressJSON is a task's progress as the status files show it.
@@ -186,5 +190,60 @@ func TestImportShowsTotal(t *testing.T) {
 	}
 	if got, want := e.exportOf("copy"), e.exportOf("src"); got != want {
 		t.Error("the imported index has other documents than the source")
+	}
+}
+
+// TestProgressBarThroughMountOnTTY: snapshot create and snapshot import
+// FILE --as NAME run on a terminal (a pseudo-terminal) while the data dir
+// is mounted draw the same bar as unmounted (integration/progress_test.go),
+// fed by the task's file in tasks/: step, percentage, bytes, rate and ETA,
+// erased before the summary. The import's FILE is a named pipe fed at
+// 1 MiB/s (pv -L), so that the import lasts seconds.
+func TestProgressBarThroughMountOnTTY(t *testing.T) {
+	requireTool(t, "pv")
+	e := newEnv(t, nil)
+	dir := t.TempDir()
+	docs, archive, fifo := filepath.Join(dir, "big.ndjson"), filepath.Join(dir, "big.tgz"), filepath.Join(dir, "big.fifo")
+	e.cli("index", "create", "big", "--primary-key", "id")
+	bintest.RandomDocs(t, docs, 1, 3000) // about 6 MiB that do not compress
+	e.cli("documents", "add", "big", docs)
+	e.cli("snapshot", "create", "big", "-o", archive)
+	bintest.RandomDocs(t, docs, 3001, 1) // a new version: the next snapshot is made, not reused
+	e.cli("documents", "add", "big", docs)
+	e.mount("--snapshot-bwlimit", "1M")
+	tty := func(args ...string) string {
+		cmd := exec.CommandContext(t.Context(), bin, append(args, "--data-dir", e.data)...)
+		cmd.Env = append(os.Environ(), "IDXFS_DATA_DIR=")
+		return bintest.RunOnTTY(t, cmd)
+	}
+
+	s := tty("snapshot", "create", "big")
+	if !regexp.MustCompile(`3/4 writing archive +\[[=> ]+\] +\d+\.\d% [\d.]+ [KM]iB/[\d.]+ MiB [\d.]+ [KM]iB/s ETA \d+s`).MatchString(s) {
+		t.Errorf("snapshot create through the mount: no bar with step, percentage, bytes, rate and ETA on the terminal:\n%q", s)
+	}
+	m := regexp.MustCompile(`\n\x1b\[1A\x1b\[Jsnapshot of "big" created: (/\S+), [\d.]+ MiB, 3001 documents, index version \d+ \(task \d+, [\d.]+m?s\)\n(/\S+)\n$`).FindStringSubmatch(s)
+	if m == nil || m[1] != m[2] {
+		t.Errorf("snapshot create through the mount: the bar is not erased before the summary and the path:\n%q", s[max(len(s)-400, 0):])
+	}
+
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	feed := exec.CommandContext(t.Context(), "bash", "-c", `exec pv -q -L 1M "$1" > "$2"`, "bash", archive, fifo)
+	if err := feed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s = tty("snapshot", "import", fifo, "--as", "copy")
+	if err := feed.Wait(); err != nil {
+		t.Errorf("pv into the named pipe: %v", err)
+	}
+	if !regexp.MustCompile(`2/4 extracting +\[[=> ]+\] +\d+\.\d% [\d.]+ [KM]iB/[\d.]+ MiB [\d.]+ [KM]iB/s ETA \d+s`).MatchString(s) {
+		t.Errorf("snapshot import through the mount: no bar of the extraction with its total, a rate and an ETA:\n%q", s)
+	}
+	if !regexp.MustCompile(`\n\x1b\[1A\x1b\[Jimported "big" as "copy": 3000 documents, index version \d+ \(task \d+, [\d.]+m?s\)\n$`).MatchString(s) {
+		t.Errorf("snapshot import through the mount: the bar is not erased before the summary:\n%q", s[max(len(s)-300, 0):])
+	}
+	if e.exportOf("copy") == "" {
+		t.Error("the index imported through the mount is empty")
 	}
 }

@@ -180,8 +180,8 @@ func TestCLIThroughMountWrites(t *testing.T) {
 	if r := e.idxfs("documents", "add", "novels", docs, "--primary-key", "id"); r.code != 0 || !strings.HasPrefix(r.stdout, `added or updated 5 documents in "novels" (5 received, primary key "id"`) {
 		t.Errorf("documents add --primary-key of the index's own key while mounted: %v", r)
 	}
-	if r := e.idxfs("documents", "replace", "novels", docs, "--primary-key", "title"); r.code != 3 || !strings.Contains(r.stderr, `idxfs documents replace --primary-key title (index "novels" has primary key "id"): not available`) {
-		t.Errorf("documents replace --primary-key of another key while mounted: %v; want exit 3 naming it", r)
+	if r := e.idxfs("documents", "replace", "novels", docs, "--primary-key", "title"); r.code != 6 || !strings.Contains(r.stderr, `index "novels": primary key is "id", cannot use "title"`) {
+		t.Errorf("documents replace --primary-key of another key while mounted: %v; want exit 6, the mismatch (as unmounted)", r)
 	}
 	writeDocs(t, docs, 100, 2)
 	if r := e.idxfs("documents", "replace", "novels", docs); r.code != 0 || !strings.HasPrefix(r.stdout, `replaced all documents with 2 documents in "novels"`) {
