@@ -52,8 +52,25 @@ func (b localBackend) Index(ctx context.Context, name string) (index.Info, error
 func (b localBackend) Submit(ctx context.Context, w waitOptions, r task.Request) (task.Task, error) {
 	return b.e.submit(ctx, w, r)
 }
+
+// Wait runs the queue up to task uid: it returns once uid and every task
+// enqueued before it have finished, so that `tasks wait` of the last of
+// several --no-wait tasks leaves none of them enqueued when it returns
+// (the engine runs tasks of other indexes concurrently, so uid may finish
+// first). Through the mount the daemon runs the whole queue anyway.
 func (b localBackend) Wait(ctx context.Context, w waitOptions, uid uint64) (task.Task, error) {
-	return b.e.wait(ctx, w, uid)
+	t, err := b.e.wait(ctx, w, uid)
+	if err != nil {
+		return t, err
+	}
+	for _, u := range b.e.engine.List(task.Filter{Statuses: []task.Status{task.Enqueued, task.Processing}}) {
+		if u.UID < uid {
+			if _, err := b.e.engine.Wait(ctx, u.UID); err != nil {
+				return t, err
+			}
+		}
+	}
+	return t, nil
 }
 func (b localBackend) Cancel(uid uint64) (task.Task, error) { return b.e.engine.Cancel(uid) }
 func (b localBackend) Document(ctx context.Context, idx, id string) (json.RawMessage, error) {

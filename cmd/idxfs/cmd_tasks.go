@@ -65,7 +65,7 @@ func tasksCommand(g *globalOptions) *cli.Command {
 			},
 			{Name: "show", Usage: "show one task", ArgsUsage: "UID", Flags: []cli.Flag{jsonFlag}, Action: uidAction(runTasksShow)},
 			{Name: "cancel", Usage: "cancel an enqueued or processing task", ArgsUsage: "UID", Flags: []cli.Flag{jsonFlag}, Action: uidAction(runTasksCancel)},
-			{Name: "wait", Usage: "run the queue until a task is finished, then show it", ArgsUsage: "UID", Flags: []cli.Flag{jsonFlag}, Action: uidAction(runTasksWait)},
+			{Name: "wait", Usage: "run the queue until a task and those enqueued before it are finished, then show it", ArgsUsage: "UID", Flags: []cli.Flag{jsonFlag}, Action: uidAction(runTasksWait)},
 		},
 	}
 }
