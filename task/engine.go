@@ -138,6 +138,7 @@ type entry struct {
 	task     Task
 	req      request
 	stream   io.Reader     // live import stream, never persisted
+	output   io.Writer     // Request.Output, never persisted
 	done     chan struct{} // closed when the task is finished
 	cancel   context.CancelFunc
 	canceled bool // Cancel was called while processing

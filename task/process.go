@@ -20,6 +20,7 @@ type run struct {
 	task   Task      // as it was when it started
 	req    request   // idem
 	stream io.Reader // live import stream, if any
+	output io.Writer // Request.Output, if any
 	prog   *liveProgress
 }
 
@@ -254,6 +255,9 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	var out io.Writer = tmp
 	if e.opts.SnapshotRateLimit > 0 {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
+	}
+	if r.output != nil {
+		out = io.MultiWriter(out, &teeWriter{w: r.output})
 	}
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
 	if err == nil {

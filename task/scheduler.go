@@ -65,7 +65,7 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 func (e *Engine) work(ctx context.Context, cancel context.CancelFunc, ent *entry) {
 	defer e.wg.Done()
 	defer cancel()
-	r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, prog: ent.prog}
+	r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, output: ent.output, prog: ent.prog}
 	details, err := e.process(ctx, r)
 	e.finished(ent, details, err)
 }
@@ -151,6 +151,7 @@ func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 		}
 	}
 	ent.stream = nil
+	ent.output = nil
 	e.untrackLocked(ent)
 	close(ent.done)
 	attrs := []any{"task", t.UID, "type", string(t.Type), "index", t.IndexUID, "status", string(st)}
