@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
@@ -234,8 +235,14 @@ type archiveOutput struct {
 	dst, name string
 	f         *os.File
 	n         int64
+	flushed   int64 // bytes handed to writeback so far
 	err       error
 }
+
+// outputWriteback is how many written bytes archiveOutput lets pile up
+// before it starts their writeback (sync_file_range), so that the fsync at
+// the end finds little left to write instead of the whole archive.
+const outputWriteback = 8 << 20
 
 func createArchiveOutput(dst string) (*archiveOutput, error) {
 	name := partialName(dst, os.Getpid())
@@ -253,6 +260,11 @@ func (o *archiveOutput) Write(p []byte) (int, error) {
 	n, err := o.f.Write(p)
 	o.n += int64(n)
 	o.err = err
+	if o.n-o.flushed >= outputWriteback {
+		// Best effort: fsync in commit is what makes FILE durable.
+		_ = unix.SyncFileRange(int(o.f.Fd()), o.flushed, o.n-o.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		o.flushed = o.n
+	}
 	return n, err
 }
 
