@@ -112,6 +112,7 @@ type Engine struct {
 	closing bool
 	closed  bool
 	idle    chan struct{} // closed and replaced whenever running drops to 0
+	share   cpuShare      // snapshot compression against other tasks (throttle.go)
 	// inFlight finds an unfinished task by its kind's tracks name: an
 	// import by the index it registers, a snapshot creation by its index.
 	inFlight map[Kind]map[string]uint64

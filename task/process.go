@@ -240,6 +240,7 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	}
 	opts := e.opts.Archive
 	opts.Progress = func(p snapshot.Progress) { r.prog.at(2, p.BytesDone, p.BytesTotal) }
+	opts.Throttle = e.throttle
 	meta := snapshot.Metadata{
 		Format:              snapshot.FormatName,
 		FormatVersion:       snapshot.FormatVersion,

@@ -52,6 +52,7 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 	ent.prog.onStep = func() { e.persistStep(ent) }
 	ent.prog.now = e.opts.Now
 	e.running++
+	e.share.started(ent)
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist task start", "task", ent.task.UID, "err", err)
 	}
@@ -98,6 +99,7 @@ func (e *Engine) finished(ent *entry, details any, err error) {
 	defer e.mu.Unlock()
 	e.releaseLocked(ent)
 	e.running--
+	e.share.stopped(ent)
 	if e.running == 0 {
 		close(e.idle)
 		e.idle = make(chan struct{})
@@ -136,6 +138,7 @@ func (e *Engine) requeueLocked(ent *entry) {
 // finishLocked moves ent to a final status, persists it, removes its payload
 // and wakes its waiters.
 func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
+	e.share.changed()
 	now := e.opts.Now().UTC()
 	if st == Succeeded && ent.committed != nil {
 		now = *ent.committed // the record committed with the effect says so
