@@ -138,7 +138,6 @@ func (e *Engine) requeueLocked(ent *entry) {
 // finishLocked moves ent to a final status, persists it, removes its payload
 // and wakes its waiters.
 func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
-	e.share.changed()
 	now := e.opts.Now().UTC()
 	if st == Succeeded && ent.committed != nil {
 		now = *ent.committed // the record committed with the effect says so
