@@ -260,7 +260,9 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	if r.output != nil {
 		out = io.MultiWriter(out, &teeWriter{w: r.output})
 	}
+	stopWriteback := startWriteback(tmp)
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
+	stopWriteback()
 	if err == nil {
 		err = tmp.Sync()
 	}
