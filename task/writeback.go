@@ -9,8 +9,10 @@ import (
 )
 
 // writebackEvery is how often startWriteback hands the bytes written since
-// its last call to the kernel's writeback.
-const writebackEvery = 100 * time.Millisecond
+// its last call to the kernel's writeback: often enough that each hand-over
+// is a few MB (a few ms of this disk), which an index's WAL fsync may have
+// to queue behind.
+const writebackEvery = 25 * time.Millisecond
 
 // startWriteback starts the writeback of f's new bytes every
 // writebackEvery (sync_file_range SYNC_FILE_RANGE_WRITE: start writing,
