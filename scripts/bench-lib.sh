@@ -32,7 +32,6 @@ DOCS=$(( bytes / per ))
 for t in pigz tar rsync python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "$0: $t is missing (apt-get install pigz tar rsync python3 time)" >&2; exit 2; }
 done
-ROOT=$(pwd)
 CACHE=${IDXFS_BENCH_CACHE:-scripts/.cache}/$KIND-$DOCS
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
