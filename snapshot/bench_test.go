@@ -9,7 +9,9 @@ package snapshot
 //	go test -run '^$' -bench 'Extract|TarXzf' -count 5 ./snapshot/
 //
 // IDXFS_BENCH_DOCS sets the number of documents (default 360000: about
-// 200 MB of sstables and WAL).
+// 200 MB of sstables and WAL). IDXFS_BENCH_SRC=DIR benchmarks DIR instead (a
+// flat directory of files, e.g. the index/ of an extracted idxfs snapshot of
+// an index filled by `scripts/gendocs -kind text`).
 
 import (
 	"context"
@@ -33,6 +35,15 @@ func benchDocs() int {
 		}
 	}
 	return 360000
+}
+
+// benchSource is the benchmarks' input: IDXFS_BENCH_SRC if set, else the
+// cached pebble checkpoint of benchDocs() documents.
+func benchSource(tb testing.TB) string {
+	if dir := os.Getenv("IDXFS_BENCH_SRC"); dir != "" {
+		return dir
+	}
+	return cachedPebble(tb, benchDocs())
 }
 
 type countWriter struct{ n int64 }
@@ -78,7 +89,7 @@ func benchMeta() Metadata {
 // BenchmarkWrite measures Write to a byte counter. Sub-benchmarks vary the
 // engine, level and member size; "default" is WriteOptions{}.
 func BenchmarkWrite(b *testing.B) {
-	src := cachedPebble(b, benchDocs())
+	src := benchSource(b)
 	total := dirSize(b, src)
 	run := func(b *testing.B, eng engine, opts WriteOptions) {
 		b.SetBytes(total)
@@ -115,7 +126,7 @@ func BenchmarkPigz(b *testing.B) {
 	if _, err := exec.LookPath("pigz"); err != nil {
 		b.Skip("pigz not installed")
 	}
-	src := cachedPebble(b, benchDocs())
+	src := benchSource(b)
 	b.SetBytes(dirSize(b, src))
 	out := filepath.Join(b.TempDir(), "a.tar.gz")
 	cpu := startCPU(syscall.RUSAGE_CHILDREN)
@@ -136,7 +147,7 @@ func BenchmarkPigz(b *testing.B) {
 
 // benchArchive writes the benchmark input with default options to a file.
 func benchArchive(b *testing.B) string {
-	src := cachedPebble(b, benchDocs())
+	src := benchSource(b)
 	p := filepath.Join(b.TempDir(), "a.tar.gz")
 	f, err := os.Create(p)
 	if err != nil {
@@ -155,7 +166,7 @@ func benchArchive(b *testing.B) string {
 // directory, fsyncs included.
 func BenchmarkExtract(b *testing.B) {
 	arch := benchArchive(b)
-	b.SetBytes(dirSize(b, cachedPebble(b, benchDocs())))
+	b.SetBytes(dirSize(b, benchSource(b)))
 	b.ReportAllocs()
 	tmp := b.TempDir()
 	i := 0
@@ -175,13 +186,13 @@ func BenchmarkExtract(b *testing.B) {
 		os.RemoveAll(dst)
 		b.StartTimer()
 	}
-	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
+	cpu.report(b, dirSize(b, benchSource(b)))
 }
 
 // BenchmarkVerify measures Verify from a file (page-cached).
 func BenchmarkVerify(b *testing.B) {
 	arch := benchArchive(b)
-	b.SetBytes(dirSize(b, cachedPebble(b, benchDocs())))
+	b.SetBytes(dirSize(b, benchSource(b)))
 	b.ReportAllocs()
 	cpu := startCPU(syscall.RUSAGE_SELF)
 	for b.Loop() {
@@ -194,14 +205,14 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		f.Close()
 	}
-	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
+	cpu.report(b, dirSize(b, benchSource(b)))
 }
 
 // BenchmarkTarXzf measures `tar xzf ARCHIVE -C DIR && sync` on the archive
 // Write makes, the reference of the import target.
 func BenchmarkTarXzf(b *testing.B) {
 	arch := benchArchive(b)
-	b.SetBytes(dirSize(b, cachedPebble(b, benchDocs())))
+	b.SetBytes(dirSize(b, benchSource(b)))
 	tmp := b.TempDir()
 	i := 0
 	cpu := startCPU(syscall.RUSAGE_CHILDREN)
@@ -216,5 +227,5 @@ func BenchmarkTarXzf(b *testing.B) {
 		os.RemoveAll(dst)
 		b.StartTimer()
 	}
-	cpu.report(b, dirSize(b, cachedPebble(b, benchDocs())))
+	cpu.report(b, dirSize(b, benchSource(b)))
 }

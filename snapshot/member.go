@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -67,6 +68,10 @@ func putMemberHeader(b []byte, level int, total uint64) {
 	binary.LittleEndian.PutUint64(b[memberLenOffset:], total)
 }
 
+// compressSlice is how much of a member memberWriter compresses between
+// two runtime.Gosched calls: about half a millisecond of work.
+const compressSlice = 64 << 10
+
 // memberWriter compresses whole members. It is not safe for concurrent use;
 // each compressing goroutine has its own.
 type memberWriter struct {
@@ -88,8 +93,19 @@ func (mw *memberWriter) compress(out *bytes.Buffer, data []byte) error {
 	var hdr [memberHeaderLen]byte
 	out.Write(hdr[:]) // placeholder, patched below once the length is known
 	mw.fw.Reset(out)
-	if _, err := mw.fw.Write(data); err != nil {
-		return err
+	// In slices, with a chance for other goroutines to run in between: a
+	// member takes milliseconds to compress, and with every P busy
+	// compressing, a goroutine that wakes up (a FUSE request, a write to
+	// the index) would otherwise wait for the scheduler's 10 ms preemption,
+	// once per request. The output does not depend on the slicing.
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), compressSlice)
+		if _, err := mw.fw.Write(rest[:n]); err != nil {
+			return err
+		}
+		if rest = rest[n:]; len(rest) > 0 {
+			runtime.Gosched()
+		}
 	}
 	if err := mw.fw.Close(); err != nil {
 		return err

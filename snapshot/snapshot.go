@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -70,6 +71,13 @@ type WriteOptions struct {
 	// at the end with BytesDone == BytesTotal. Calls do not overlap but may
 	// come from a goroutine other than the caller's; keep them short.
 	Progress func(Progress)
+	// Throttle, if set, is called by compressing goroutine number worker
+	// (0 to Concurrency-1) before it takes each member; the goroutine waits
+	// until it returns. Its ctx ends when the last member has been handed
+	// out or the Write is canceled; it must then return (with ctx's error).
+	// It lets a caller leave cores to other work for a while; it does not
+	// change the output.
+	Throttle func(ctx context.Context, worker int) error
 }
 
 // WriteResult says what Write wrote.

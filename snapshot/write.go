@@ -139,6 +139,9 @@ type writer struct {
 	work    chan *wjob // jobs to compress
 	ordered chan *wjob // jobs in archive order, for output
 	total   int64      // bytes of file data
+	// handedOut ends when produce has handed out the last member (or the
+	// Write ends): the context of Throttle calls.
+	handedOut context.Context
 }
 
 // Write streams srcDir (a checkpoint: a flat directory of pebble files) to w
@@ -187,9 +190,12 @@ func write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts 
 	wr.ordered = make(chan *wjob, njobs)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return wr.produce(gctx) })
-	for range workers {
-		g.Go(func() error { return wr.compress(gctx) })
+	handedOut, allOut := context.WithCancel(gctx)
+	defer allOut()
+	wr.handedOut = handedOut
+	g.Go(func() error { defer allOut(); return wr.produce(gctx) })
+	for i := range workers {
+		g.Go(func() error { return wr.compress(gctx, i) })
 	}
 	var res WriteResult
 	g.Go(func() (err error) {
@@ -386,13 +392,24 @@ func (s *segmenter) flush() error {
 	return nil
 }
 
-// compress is one compressing goroutine.
-func (wr *writer) compress(ctx context.Context) error {
+// compress is compressing goroutine number worker.
+func (wr *writer) compress(ctx context.Context, worker int) error {
 	compress, err := wr.engine.compressor(wr.opts)
 	if err != nil {
 		return err
 	}
-	for j := range wr.work {
+	for {
+		// Once every member is handed out, no goroutine waits: the
+		// last ones go to whoever is free.
+		if t := wr.opts.Throttle; t != nil && wr.handedOut.Err() == nil {
+			if err := t(wr.handedOut, worker); err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		j, ok := <-wr.work
+		if !ok {
+			return nil
+		}
 		if ctx.Err() == nil {
 			j.err = compress(&j.out, j.in)
 		} else {
@@ -400,7 +417,6 @@ func (wr *writer) compress(ctx context.Context) error {
 		}
 		close(j.done)
 	}
-	return nil
 }
 
 // output writes the members in order and reports progress.

@@ -112,6 +112,7 @@ type Engine struct {
 	closing bool
 	closed  bool
 	idle    chan struct{} // closed and replaced whenever running drops to 0
+	share   cpuShare      // snapshot compression against other tasks (throttle.go)
 	// inFlight finds an unfinished task by its kind's tracks name: an
 	// import by the index it registers, a snapshot creation by its index.
 	inFlight map[Kind]map[string]uint64
@@ -138,6 +139,7 @@ type entry struct {
 	task     Task
 	req      request
 	stream   io.Reader     // live import stream, never persisted
+	output   io.Writer     // Request.Output, never persisted
 	done     chan struct{} // closed when the task is finished
 	cancel   context.CancelFunc
 	canceled bool // Cancel was called while processing

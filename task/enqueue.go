@@ -51,6 +51,15 @@ type Request struct {
 	// restart. A ReopenableStream lets the import start over if bytes it
 	// read are rewritten.
 	Stream io.Reader
+	// Output, if set, receives a copy of the archive a
+	// singleIndexSnapshotCreation writes, byte for byte as it is written
+	// (`snapshot create -o FILE`), so that the caller need not copy the
+	// stored file afterwards. Its errors do not fail the task: the engine
+	// stops writing to it after the first. The copy is the archive only if
+	// the task succeeded, did not reuse a stored snapshot, and Output took
+	// exactly the details' Size bytes; otherwise the caller copies the
+	// stored file. Other kinds ignore it; it is never persisted.
+	Output io.Writer
 	// Reservation, if set, is Reserve's hold on NewIndexUID: a
 	// singleIndexSnapshotImport takes the name over instead of being
 	// refused because it is reserved.
@@ -144,7 +153,7 @@ func (e *Engine) addLocked(spec *kindSpec, r Request, t Task, req request, paylo
 			return fail(fmt.Errorf("task: store payload: %w", err))
 		}
 	}
-	ent := &entry{kind: spec, task: t, req: req, stream: r.Stream, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
+	ent := &entry{kind: spec, task: t, req: req, stream: r.Stream, output: r.Output, done: make(chan struct{}), prog: newLiveProgress(t.Type)}
 	if err := e.persistLocked(ent, true); err != nil {
 		if req.Payload != "" {
 			os.Remove(filepath.Join(e.payloadDir, req.Payload))

@@ -20,6 +20,7 @@ type run struct {
 	task   Task      // as it was when it started
 	req    request   // idem
 	stream io.Reader // live import stream, if any
+	output io.Writer // Request.Output, if any
 	prog   *liveProgress
 }
 
@@ -239,6 +240,7 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	}
 	opts := e.opts.Archive
 	opts.Progress = func(p snapshot.Progress) { r.prog.at(2, p.BytesDone, p.BytesTotal) }
+	opts.Throttle = e.throttle
 	meta := snapshot.Metadata{
 		Format:              snapshot.FormatName,
 		FormatVersion:       snapshot.FormatVersion,
@@ -255,7 +257,12 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	if e.opts.SnapshotRateLimit > 0 {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
 	}
+	if r.output != nil {
+		out = io.MultiWriter(out, &teeWriter{w: r.output})
+	}
+	stopWriteback := startWriteback(tmp)
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
+	stopWriteback()
 	if err == nil {
 		err = tmp.Sync()
 	}

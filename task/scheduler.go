@@ -52,6 +52,7 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 	ent.prog.onStep = func() { e.persistStep(ent) }
 	ent.prog.now = e.opts.Now
 	e.running++
+	e.share.started(ent)
 	if err := e.persistLocked(ent, true); err != nil {
 		e.log.Warn("persist task start", "task", ent.task.UID, "err", err)
 	}
@@ -65,7 +66,7 @@ func (e *Engine) startLocked(ent *entry, held []string) {
 func (e *Engine) work(ctx context.Context, cancel context.CancelFunc, ent *entry) {
 	defer e.wg.Done()
 	defer cancel()
-	r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, prog: ent.prog}
+	r := &run{e: e, ent: ent, task: ent.task, req: ent.req, stream: ent.stream, output: ent.output, prog: ent.prog}
 	details, err := e.process(ctx, r)
 	e.finished(ent, details, err)
 }
@@ -98,6 +99,7 @@ func (e *Engine) finished(ent *entry, details any, err error) {
 	defer e.mu.Unlock()
 	e.releaseLocked(ent)
 	e.running--
+	e.share.stopped(ent)
 	if e.running == 0 {
 		close(e.idle)
 		e.idle = make(chan struct{})
@@ -151,6 +153,7 @@ func (e *Engine) finishLocked(ent *entry, st Status, details any, err error) {
 		}
 	}
 	ent.stream = nil
+	ent.output = nil
 	e.untrackLocked(ent)
 	close(ent.done)
 	attrs := []any{"task", t.UID, "type", string(t.Type), "index", t.IndexUID, "status", string(st)}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/idxfs/idxfs/snapshot"
 	"github.com/idxfs/idxfs/task"
@@ -130,13 +131,31 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 		removeStalePartials(filepath.Dir(output), g.stderr)
 	}
 	return withBackend(ctx, g, !w.NoWait, false, func(b backend) error {
-		t, err := b.Submit(ctx, w, task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx})
+		r := task.Request{Kind: task.SingleIndexSnapshotCreation, IndexUID: idx}
+		// Unmounted, the engine runs here: it writes FILE while it
+		// makes the archive (one write instead of a copy afterwards).
+		// Through a mount, FILE is copied from the stored snapshot.
+		var tee *archiveOutput
+		if _, local := b.(localBackend); local && output != "" && output != "-" {
+			var err error
+			if tee, err = createArchiveOutput(output); err != nil {
+				return err
+			}
+			defer tee.discard()
+			r.Output = tee
+		}
+		t, err := b.Submit(ctx, w, r)
 		if err != nil || w.NoWait {
 			return err
 		}
 		var d task.SnapshotCreationDetails
 		if err := t.DecodeDetails(&d); err != nil {
 			return err
+		}
+		if tee != nil {
+			if done, err := tee.commit(d); done || err != nil {
+				return err
+			}
 		}
 		switch output {
 		case "":
@@ -151,7 +170,7 @@ func runSnapshotCreate(ctx context.Context, g globalOptions, w waitOptions, idx,
 		if err != nil {
 			return err
 		}
-		return copyFileAtomic(ctx, d.Path, output, rate)
+		return copyStored(ctx, d.Path, output, rate)
 	})
 }
 
@@ -207,6 +226,88 @@ func processRuns(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// archiveOutput is FILE of `snapshot create -o FILE` written as the engine
+// writes the archive (task.Request.Output): a partial file in FILE's
+// directory, renamed to FILE once the task succeeded with exactly these
+// bytes, as copyFileAtomic would have left it.
+type archiveOutput struct {
+	dst, name string
+	f         *os.File
+	n         int64
+	flushed   int64 // bytes handed to writeback so far
+	err       error
+}
+
+// outputWriteback is how many written bytes archiveOutput lets pile up
+// before it starts their writeback (sync_file_range), so that the fsync at
+// the end finds little left to write instead of the whole archive.
+const outputWriteback = 8 << 20
+
+func createArchiveOutput(dst string) (*archiveOutput, error) {
+	name := partialName(dst, os.Getpid())
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", dst, err)
+	}
+	return &archiveOutput{dst: dst, name: name, f: f}, nil
+}
+
+func (o *archiveOutput) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.f.Write(p)
+	o.n += int64(n)
+	o.err = err
+	if o.n-o.flushed >= outputWriteback {
+		// Best effort: fsync in commit is what makes FILE durable.
+		_ = unix.SyncFileRange(int(o.f.Fd()), o.flushed, o.n-o.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		o.flushed = o.n
+	}
+	return n, err
+}
+
+// commit makes the partial file FILE if it holds the archive of d: done is
+// false if it does not (a reused snapshot, whose archive the task did not
+// write) and the partial file is gone, so that the caller copies the stored
+// file instead.
+func (o *archiveOutput) commit(d task.SnapshotCreationDetails) (done bool, err error) {
+	if o.err != nil {
+		return false, fmt.Errorf("write %s: %w", o.dst, o.err)
+	}
+	if d.Reused || o.n != d.Size || d.Size == 0 {
+		o.discard()
+		return false, nil
+	}
+	f := o.f
+	o.f = nil
+	if err = f.Sync(); err == nil {
+		err = f.Close()
+	} else {
+		f.Close()
+	}
+	if err == nil {
+		err = os.Rename(o.name, o.dst)
+	}
+	if err != nil {
+		os.Remove(o.name)
+		return false, fmt.Errorf("write %s: %w", o.dst, err)
+	}
+	return true, nil
+}
+
+// discard removes the partial file unless commit renamed it.
+func (o *archiveOutput) discard() {
+	if o.f != nil {
+		o.f.Close()
+		o.f = nil
+		os.Remove(o.name)
+	}
+}
+
+// copyStored is copyFileAtomic; tests count its calls.
+var copyStored = copyFileAtomic
 
 // copyFileAtomic copies the stored snapshot src to dst through a partial
 // file in dst's directory (at most rate bytes per second if rate > 0): dst
