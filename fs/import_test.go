@@ -227,6 +227,24 @@ func testArchive(t *testing.T, m *mountState) []byte {
 
 // TestImportRewritten: a writer that rewrites bytes the streaming import
 // already read gets its import from the complete file, by one task: no
+// halfImported writes the first half of an archive to import/name of a
+// new mount and waits until its import has read from it.
+func halfImported(t *testing.T, name string) (*mountState, []byte, *importHandle) {
+	t.Helper()
+	m := testMount(t, time.Hour)
+	m.engine.Start()
+	raw := testArchive(t, m)
+	e, h, errno := m.imports.create(name, 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	if _, errno := h.Write(context.Background(), raw[:len(raw)/2], 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	awaitConsumed(t, e)
+	return m, raw, h
+}
+
 // awaitConsumed waits until the import of e has read from its stream.
 func awaitConsumed(t *testing.T, e *importEntry) {
 	t.Helper()
@@ -250,19 +268,9 @@ func awaitConsumed(t *testing.T, e *importEntry) {
 // a stream, not a staging file").
 func TestImportRewritten(t *testing.T) {
 	t.Parallel()
-	m := testMount(t, time.Hour)
-	m.engine.Start()
-	raw := testArchive(t, m)
+	m, raw, h := halfImported(t, "re.tar.gz")
 	ctx := context.Background()
-	e, h, errno := m.imports.create("re.tar.gz", 0o644)
-	if errno != 0 {
-		t.Fatal(errno)
-	}
 	half := int64(len(raw) / 2)
-	if _, errno := h.Write(ctx, raw[:half], 0); errno != 0 {
-		t.Fatal(errno)
-	}
-	awaitConsumed(t, e)
 	if _, errno := h.Write(ctx, raw[:10], 0); errno != syscall.ESPIPE {
 		t.Fatalf("rewrite of read bytes: %v, want ESPIPE", errno)
 	}
@@ -290,7 +298,7 @@ func TestImportRewritten(t *testing.T) {
 	if ents, _ := os.ReadDir(m.store.TmpDir()); len(ents) != 0 {
 		t.Errorf("DATA/tmp holds %d files after a failed import", len(ents))
 	}
-	_, h, errno = m.imports.create("re.tar.gz", 0o644)
+	_, h, errno := m.imports.create("re.tar.gz", 0o644)
 	if errno != 0 {
 		t.Fatalf("create again after the failure: %v", errno)
 	}
@@ -302,19 +310,9 @@ func TestImportRewritten(t *testing.T) {
 // the import over, in the same task, from the new bytes.
 func TestImportTruncatedRestarts(t *testing.T) {
 	t.Parallel()
-	m := testMount(t, time.Hour)
-	m.engine.Start()
-	raw := testArchive(t, m)
+	m, raw, h := halfImported(t, "again.tar.gz")
 	ctx := context.Background()
-	e, h, errno := m.imports.create("again.tar.gz", 0o644)
-	if errno != 0 {
-		t.Fatal(errno)
-	}
-	if _, errno := h.Write(ctx, raw[:len(raw)/2], 0); errno != 0 {
-		t.Fatal(errno)
-	}
-	awaitConsumed(t, e)
-	if errno := e.truncate(h, 0); errno != 0 {
+	if errno := h.e.truncate(h, 0); errno != 0 {
 		t.Fatalf("truncate to nothing: %v", errno)
 	}
 	if _, errno := h.Write(ctx, raw, 0); errno != 0 {
