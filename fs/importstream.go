@@ -37,8 +37,14 @@ import (
 //     of bytes already imported fails with errConsumed.
 const (
 	streamWindow = 16 << 20 // readable bytes beyond which an in-order write waits
-	streamMemory = 64 << 20 // bytes held in memory; more are parked in the file
+	streamMemory = 32 << 20 // bytes held in memory; more are parked in the file
+	streamBuffer = 1 << 20  // the largest write (MaxWrite): pooled buffers' size
 )
+
+// buffers recycles the buffers writes are copied into, so that streaming
+// gigabytes makes no garbage (the heap would grow to twice what is held
+// between collections).
+var buffers = sync.Pool{New: func() any { b := make([]byte, streamBuffer); return &b }}
 
 // errConsumed is a write, truncation or read of bytes of import/NAME the
 // import already read: they are not kept. The writer gets ESPIPE.
@@ -55,6 +61,15 @@ type stretch struct {
 	data   []byte
 	n      int64 // length if parked in the file
 	parked bool
+	buf    *[]byte // data's pooled buffer, returned once data is all read or dropped
+}
+
+// free returns the stretch's buffer to the pool.
+func (s *stretch) free() {
+	if s.buf != nil {
+		buffers.Put(s.buf)
+		s.buf = nil
+	}
 }
 
 func (s *stretch) len() int64 {
@@ -163,7 +178,13 @@ func (s *importStream) WriteAt(ctx context.Context, p []byte, off int64) (int, e
 	s.dropLocked(off, off+int64(len(p)))
 	st := stretch{off: off}
 	if s.mem+int64(len(p)) <= s.memory {
-		st.data = append([]byte(nil), p...)
+		if len(p) <= streamBuffer {
+			st.buf = buffers.Get().(*[]byte)
+			st.data = (*st.buf)[:len(p)]
+			copy(st.data, p)
+		} else {
+			st.data = append([]byte(nil), p...)
+		}
 		s.mem += int64(len(p))
 	} else {
 		if err := s.parkLocked(p, off); err != nil {
@@ -236,6 +257,11 @@ func (s *importStream) dropLocked(from, to int64) {
 		if st.end() <= from || st.off >= to {
 			out = append(out, st)
 			continue
+		}
+		if st.off < from || st.end() > to {
+			st.buf = nil // split: the parts share it, the collector frees it
+		} else {
+			st.free()
 		}
 		if st.off < from { // keep the head
 			head := st
@@ -438,6 +464,7 @@ func (r *streamReader) readHeldLocked(p []byte) (int, error) {
 	}
 	st.cut(n)
 	if st.len() == 0 {
+		st.free()
 		s.held[0] = stretch{}
 		s.held = s.held[1:]
 	}
