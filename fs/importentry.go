@@ -200,7 +200,8 @@ func (e *importEntry) openHandle(write, trunc bool) (*importHandle, syscall.Errn
 }
 
 // reviveLocked makes e, committed after replacing its index, a new import
-// that replaces it again: a new reservation of the name and a new stream. EEXIST if the name is being imported or renamed to meanwhile.
+// that replaces it again: a new reservation of the name and a new stream.
+// EEXIST if the name is being imported or renamed to meanwhile.
 func (e *importEntry) reviveLocked() syscall.Errno {
 	idx := e.res.Name()
 	res, errno := e.t.reserve("open", e.name, idx, true)
@@ -375,8 +376,9 @@ func (e *importEntry) release(h *importHandle) {
 
 // truncate sets the size through h (nil: by path) before the commit; after
 // it, a size is ignored. Cutting into bytes the import read fails the
-// import (ESPIPE), except cutting to nothing, after which it starts over. Only the writer truncates a file
-// being written (or anyone, one that nobody is writing): EBUSY.
+// import (ESPIPE), except cutting to nothing, after which it starts over.
+// Only the writer truncates a file being written (or anyone, one that
+// nobody is writing): EBUSY.
 func (e *importEntry) truncate(h *importHandle, size int64) syscall.Errno {
 	e.mu.Lock()
 	committed := e.state == importCommitted
@@ -502,8 +504,8 @@ func (e *importEntry) commit(ctx context.Context, keep bool) syscall.Errno {
 	return errno
 }
 
-// await ends the stream, starts the import if no task streams
-// them yet and waits for it. It returns the errno of the commit and, if the
+// await ends the stream, starts the import if no task reads it yet and
+// waits for it. It returns the errno of the commit and, if the
 // import failed, why (a nil task: interrupted, the import goes on).
 func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 	m := e.t.m

@@ -269,9 +269,6 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	return tmp.Name(), res, nil
 }
 
-// errImportEnded is what a stream reads once its import has ended.
-var errImportEnded = errors.New("the import has ended")
-
 // importSnapshot: reading → extracting → verifying → registering. Nothing
 // but DATA/tmp is written until the index is registered; any failure
 // removes what was extracted. An import that replaces (req.Replace)

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -126,6 +127,11 @@ type ReopenableStream interface {
 	// stream is a StreamAborter, so is the reader, with the same abort.
 	Reopen() io.Reader
 }
+
+// errImportEnded is what a stream reads once its import has ended
+// (importSnapshot aborts a StreamAborter with it, so that its writer stops
+// waiting for the import).
+var errImportEnded = errors.New("the import has ended")
 
 // restartable returns the reader to import again from after a failed read
 // of src: non-nil if src is a ReopenableStream that started over and the
