@@ -317,6 +317,15 @@ func TestImportRewritten(t *testing.T) {
 		got, _ := filepath.Glob(filepath.Join(e.data, "tmp", "import-*", "*"))
 		return len(got) > 0
 	})
+	// Reading back what the import has read: not kept.
+	if rf, err := os.Open(e.path("import", "re.tar.gz")); err != nil {
+		t.Errorf("open for reading back: %v", err)
+	} else {
+		if _, err := rf.ReadAt(make([]byte, 1024), 0); !errors.Is(err, syscall.ESPIPE) {
+			t.Errorf("read back of bytes already imported: %v, want ESPIPE", err)
+		}
+		rf.Close()
+	}
 	if _, err := f.WriteAt(raw[:1024], 0); !errors.Is(err, syscall.ESPIPE) {
 		t.Errorf("rewrite of bytes already read: %v, want ESPIPE", err)
 	}
