@@ -313,31 +313,7 @@ func TestImportRewritten(t *testing.T) {
 	if _, err := f.WriteAt(raw[:half], 0); err != nil {
 		t.Fatal(err)
 	}
-	// Reading back: the bytes not yet imported, until the import has read
-	// them (the start of the archive, at once), then "Illegal seek": they
-	// are not kept. A new open drops the kernel's cache of the file.
-	readBack := func() error {
-		rf, err := os.Open(e.path("import", "re.tar.gz"))
-		if err != nil {
-			return err
-		}
-		defer rf.Close()
-		got := make([]byte, 1024)
-		if _, err := rf.ReadAt(got, 0); err != nil {
-			return err
-		}
-		if !bytes.Equal(got, raw[:1024]) {
-			return errors.New("read back other bytes than were written")
-		}
-		return nil
-	}
-	until(t, time.Minute, "the streaming import to read the start of the archive", func() bool {
-		err := readBack()
-		if err != nil && !errors.Is(err, syscall.ESPIPE) {
-			t.Fatalf("read back of import/re.tar.gz: %v, want its bytes or ESPIPE", err)
-		}
-		return err != nil
-	})
+	awaitImportRead(t, e, "re.tar.gz", raw)
 	if _, err := f.WriteAt(raw[:1024], 0); !errors.Is(err, syscall.ESPIPE) {
 		t.Errorf("rewrite of bytes already read: %v, want ESPIPE", err)
 	}
@@ -368,6 +344,96 @@ func TestImportRewritten(t *testing.T) {
 		t.Error("the import after the failure has other documents than the source")
 	}
 }
+
+// awaitImportRead waits until the import of import/name has read the start
+// of raw, reading it back: its bytes until the import has read them (at
+// once), then "Illegal seek": they are not kept. A new open drops the
+// kernel's cache of the file.
+func awaitImportRead(t *testing.T, e *env, name string, raw []byte) {
+	t.Helper()
+	readBack := func() error {
+		rf, err := os.Open(e.path("import", name))
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+		got := make([]byte, 1024)
+		if _, err := rf.ReadAt(got, 0); err != nil {
+			return err
+		}
+		if !bytes.Equal(got, raw[:1024]) {
+			return errors.New("read back other bytes than were written")
+		}
+		return nil
+	}
+	until(t, time.Minute, "the streaming import to read the start of the archive", func() bool {
+		err := readBack()
+		if err != nil && !errors.Is(err, syscall.ESPIPE) {
+			t.Fatalf("read back of import/%s: %v, want its bytes or ESPIPE", name, err)
+		}
+		return err != nil
+	})
+}
+
+// TestImportTruncatedRestarts: truncating import/NAME to nothing after the
+// import has read from it starts the import over, in the same task, from
+// the bytes written after; no failed task is left.
+func TestImportTruncatedRestarts(t *testing.T) {
+	e := newEnv(t, map[string]int{"src": 5000})
+	d := e.mount()
+	want := e.exportOf("src")
+	raw := e.snapshotTo("src", filepath.Join(t.TempDir(), "src.tar.gz"))
+	f, err := os.OpenFile(e.path("import", "again.tar.gz"), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(raw[:len(raw)/2], 0); err != nil {
+		t.Fatal(err)
+	}
+	awaitImportRead(t, e, "again.tar.gz", raw)
+	if err := f.Truncate(0); err != nil {
+		t.Fatalf("truncate to nothing: %v", err)
+	}
+	if _, err := f.WriteAt(raw, 0); err != nil {
+		t.Fatalf("write after the truncation: %v", err)
+	}
+	if err := closeImport(t, e, f, "again"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if got := e.exportOf("again"); got != want {
+		t.Error("the restarted import has other documents than the source")
+	}
+	if !d.log.WaitFor("import restarts", 10*time.Second) {
+		t.Error("the log does not say that the import started over")
+	}
+	if n := count(e.tasks(), "singleIndexSnapshotImport", "again"); n != 1 {
+		t.Errorf("%d import tasks of again, want 1", n)
+	}
+	for _, tk := range e.tasks() {
+		if tk.Status == "failed" {
+			t.Errorf("tasks/%d.json: a failed %s (%v) after a restarted import", tk.UID, tk.Type, tk.Error)
+		}
+	}
+}
+
+// closeImport closes f, a descriptor of import/name, and returns the
+// close's error. If a signal reached this process while the close waited
+// for the import (FUSE then interrupts the flush: EINTR), the import goes
+// on (DESIGN §5) and its index is what tells.
+func closeImport(t *testing.T, e *env, f *os.File, name string) error {
+	t.Helper()
+	err := f.Close()
+	if errors.Is(err, syscall.EINTR) {
+		t.Logf("close of import/%s interrupted; waiting for the import", name)
+		until(t, time.Minute, "the interrupted import to finish", func() bool { return exists(e.path("indexes", importName(name))) })
+		return nil
+	}
+	return err
+}
+
+// importName is the index import/name imports to.
+func importName(name string) string { return strings.TrimSuffix(name, ".tar.gz") }
 
 // tmpClean reports whether DATA/tmp holds nothing but the exports.
 func tmpClean(e *env) bool {
@@ -421,16 +487,7 @@ func TestImportOutOfOrder(t *testing.T) {
 			f.Close()
 			return err
 		}
-		err = f.Close()
-		if errors.Is(err, syscall.EINTR) {
-			// A signal reached this process while the close waited for
-			// the import (FUSE then interrupts the flush): the import
-			// goes on (DESIGN §5); its index is what tells.
-			t.Logf("close of import/%s interrupted; waiting for the import", name)
-			until(t, time.Minute, "the interrupted import to finish", func() bool { return exists(e.path("indexes", name)) })
-			return nil
-		}
-		return err
+		return closeImport(t, e, f, name)
 	}
 	quarter := (len(raw) + 3) / 4
 	var quarters [][][2]int
