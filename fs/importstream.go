@@ -18,13 +18,15 @@ import (
 
 // The bytes written to import/NAME on their way to the import (DESIGN §5,
 // DESIGN-NOTES "Import through the mount: a stream, not a staging file").
-// There is no staging copy: the import reads the bytes from the buffers
-// the writes left, in order, and they are gone once read.
+// There is no staging copy: the import reads the bytes from copies of the
+// written buffers, in order, and they are gone once read.
 //
 //   - A write at the end of what the import can read next (cp, cat, dd,
-//     rsync, python: every tool that writes in order) is kept in memory;
-//     it waits while the import has more than streamWindow bytes to read
-//     already (back-pressure: the writer goes at the import's pace).
+//     mv, python: every tool that writes in order) is kept in memory (in
+//     the parking file if parked bytes fill it); it waits while the import
+//     has more than streamWindow bytes to read already (back-pressure: the
+//     writer goes at the import's pace). Until an import reads (rsync's
+//     temporary name, before its rename), nothing waits.
 //   - A write further ahead (rclone's concurrent range writers, any order)
 //     is parked: in memory up to streamMemory bytes in all, beyond that in
 //     a sparse file in DATA/tmp at the same offsets, whose ranges are freed
