@@ -16,7 +16,7 @@
 //	│       ├── primary-key         requestFile (primarykey.go): reads the key; a key written is set at close (indexUpdate)
 //	│       └── status, status.json genFile: the index's summary
 //	├── import/                     importDir (import.go): create NAME imports an archive as index NAME (NAME.replace… replaces it)
-//	│   └── NAME                    importFile: the staged bytes (staging.go) and their import (importentry.go)
+//	│   └── NAME                    importFile: the bytes streamed to (importstream.go) their import (importentry.go)
 //	├── tasks/                      tasksDir (tasks.go): the newest tasks; any task by uid; rm cancels
 //	│   └── UID.json                genFile: one task as JSON
 //	├── snapshots/                  snapshotsDir (snapshots.go): the snapshot store, as the engine lists it
@@ -99,7 +99,7 @@
 // Each lock guards the fields its type documents. Where two are held at
 // once, they are taken in this order:
 //
-//	importEntry.commitMu → importTable.mu → importEntry.mu → staging.mu
+//	importEntry.commitMu → importTable.mu → importEntry.mu → importStream.mu
 //	importTable.mu → index.Store (Exists, to reserve a name)
 //	documentsWriter.mu → exportCache.mu, staging.mu
 //
@@ -107,10 +107,12 @@
 // serialise a commit: importEntry.commitMu (one commit of an import at a
 // time) and documentsWriter.mu (one flush of a handle at a time), which stay
 // held while the task runs and is waited for. The engine calls back into
-// this package only to read a streaming import's staged bytes and to abort
-// that stream (staging.mu). mountState.dirMu, exportCache.mu,
-// snapshotFile.mu, documentsFile.mu, genFile.mu and staging.mu are leaves:
-// nothing but the file system and the log is called while one is held.
+// this package only to read a streaming import's bytes and to abort that
+// stream (importStream.mu). mountState.dirMu, exportCache.mu,
+// snapshotFile.mu, documentsFile.mu, genFile.mu, staging.mu and
+// importStream.mu are leaves: nothing but the file system and the log is
+// called while one is held (a write waiting for its import asks the engine
+// whether the import still runs with importStream.mu released).
 //
 // # Lifecycle
 //
@@ -118,6 +120,6 @@
 // mountState (state.go) and the root node, and serves in the background;
 // Server.Unmount unmounts and then closes the mountState, which stops what
 // the mount runs in the background (import expiry timers, the export
-// sweeper) and removes staging and export files. The engine and the index
+// sweeper) and removes staging, parking and export files. The engine and the index
 // store belong to the caller.
 package fs

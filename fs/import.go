@@ -172,7 +172,7 @@ var _ = (gofs.FileReader)((*importHandle)(nil))
 func (h *importHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.e.stage.ReadAt(dest, off)
 	if err != nil && n == 0 && !isEOF(err) {
-		return nil, toErrno(h.e.t.m.log, "read", err)
+		return nil, h.e.streamErrno("read", err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }

@@ -59,7 +59,7 @@ var errImportTransition = errors.New("illegal import state transition")
 type importEntry struct {
 	t     *importTable
 	ino   uint64
-	stage *staging
+	stage *importStream
 
 	commitMu sync.Mutex // one commit at a time
 
@@ -200,19 +200,15 @@ func (e *importEntry) openHandle(write, trunc bool) (*importHandle, syscall.Errn
 }
 
 // reviveLocked makes e, committed after replacing its index, a new import
-// that replaces it again: a new reservation of the name and a new staging
-// file. EEXIST if the name is being imported or renamed to meanwhile.
+// that replaces it again: a new reservation of the name and a new stream.
+// EEXIST if the name is being imported or renamed to meanwhile.
 func (e *importEntry) reviveLocked() syscall.Errno {
 	idx := e.res.Name()
 	res, errno := e.t.reserve("open", e.name, idx, true)
 	if errno != 0 {
 		return errno
 	}
-	st, err := newStaging(e.t.m.store.TmpDir(), "import-*.staging")
-	if err != nil {
-		res.Release()
-		return toErrno(e.t.m.log, "open", err)
-	}
+	st := newImportStream(e.t.m.store.TmpDir())
 	e.mustLocked(importWriting)
 	e.res.Release() // released at commit already; idempotent
 	e.res, e.stage = res, st
@@ -220,8 +216,9 @@ func (e *importEntry) reviveLocked() syscall.Errno {
 	return 0
 }
 
-// write stages data written through h and, for a final name, starts the
-// import on the first write so that it extracts while the rest arrives. A
+// write hands data written through h to the stream of e and, for a final
+// name, starts the import on the first write so that it extracts while the
+// rest arrives (a write may wait for it: importStream.WriteAt). A
 // write that fails makes h fail: the import is abandoned at once (freeing
 // its space) and every later write and flush of h fails with that errno
 // (DESIGN §5). Once the import has failed, writes fail at once with its
@@ -248,14 +245,18 @@ func (e *importEntry) write(ctx context.Context, h *importHandle, data []byte, o
 	n := 0
 	if errno == 0 {
 		var err error
-		if n, err = e.stage.WriteAt(data, off); err != nil {
-			errno = toErrno(e.t.m.log, "write", err)
+		if n, err = e.stage.WriteAt(ctx, data, off); err != nil {
+			errno = e.streamErrno("write", err)
 		}
 	}
 	if errno == 0 {
 		errno = e.startStreaming(ctx)
 	}
 	e.mu.Lock()
+	if errno == 0 {
+		// The import may have failed while the write waited for it.
+		errno = e.writableLocked()
+	}
 	if errno != 0 {
 		h.failed = errno
 		committed, name := e.state == importCommitted, e.name
@@ -282,20 +283,20 @@ func (e *importEntry) startStreaming(ctx context.Context) syscall.Errno {
 	if !start {
 		return 0
 	}
-	return e.start(ctx, true)
+	return e.start(ctx)
 }
 
-// start enqueues the import task of e, reading its staging file (streaming:
-// as it arrives). The task takes over e's reservation of the index name and
-// starts over from the complete file if bytes it read are rewritten.
-func (e *importEntry) start(ctx context.Context, streaming bool) syscall.Errno {
+// start enqueues the import task of e, reading its stream as it arrives.
+// The task takes over e's reservation of the index name and starts over if
+// the writer truncates the file to nothing.
+func (e *importEntry) start(ctx context.Context) syscall.Errno {
 	m := e.t.m
 	e.mu.Lock()
 	name, res := e.name, e.res
 	e.mu.Unlock()
 	t, err := m.engine.Enqueue(ctx, task.Request{
 		Kind: task.SingleIndexSnapshotImport, NewIndexUID: res.Name(), Reservation: res, Replace: res.Replace(),
-		SnapshotPath: importPath(name), Stream: e.stage.reader(streaming),
+		SnapshotPath: importPath(name), Stream: e.stage.reader(e.importRuns),
 	})
 	if err != nil {
 		m.log.Info("import refused", "op", "write", "path", importPath(name), "err", err)
@@ -373,9 +374,11 @@ func (e *importEntry) release(h *importHandle) {
 	}
 }
 
-// truncate sets the staged size through h (nil: by path) before the
-// commit; after it, a size is ignored. Only the writer truncates a file
-// being written (or anyone, one that nobody is writing): EBUSY.
+// truncate sets the size through h (nil: by path) before the commit; after
+// it, a size is ignored. Cutting into bytes the import read fails the
+// import (ESPIPE), except cutting to nothing, after which it starts over.
+// Only the writer truncates a file being written (or anyone, one that
+// nobody is writing): EBUSY.
 func (e *importEntry) truncate(h *importHandle, size int64) syscall.Errno {
 	e.mu.Lock()
 	committed := e.state == importCommitted
@@ -388,7 +391,16 @@ func (e *importEntry) truncate(h *importHandle, size int64) syscall.Errno {
 		return syscall.EBUSY
 	}
 	if err := e.stage.Truncate(size); err != nil {
-		return toErrno(e.t.m.log, "setattr", err)
+		errno := e.streamErrno("setattr", err)
+		if errors.Is(err, errConsumed) {
+			if h != nil {
+				e.mu.Lock()
+				h.failed = errno
+				e.mu.Unlock()
+			}
+			e.t.fail(e, errno)
+		}
+		return errno
 	}
 	return 0
 }
@@ -492,8 +504,8 @@ func (e *importEntry) commit(ctx context.Context, keep bool) syscall.Errno {
 	return errno
 }
 
-// await finishes the staged bytes, starts the import if no task streams
-// them yet and waits for it. It returns the errno of the commit and, if the
+// await ends the stream, starts the import if no task reads it yet and
+// waits for it. It returns the errno of the commit and, if the
 // import failed, why (a nil task: interrupted, the import goes on).
 func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 	m := e.t.m
@@ -513,7 +525,7 @@ func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 		return &task.Task{}, syscall.EINVAL
 	}
 	if uid == 0 {
-		if errno := e.start(ctx, false); errno != 0 {
+		if errno := e.start(ctx); errno != 0 {
 			return &task.Task{}, errno
 		}
 		e.mu.Lock()
@@ -536,7 +548,7 @@ func (e *importEntry) await(ctx context.Context) (*task.Task, syscall.Errno) {
 }
 
 // committed records the success of e's import: the entry lingers for the
-// grace period, its staged bytes gone (unless it was unlinked meanwhile,
+// grace period, its stream gone (unless it was unlinked meanwhile,
 // too late to stop the import). An entry that replaced its index frees the
 // name at once, for the next restore-over (under another spelling: this
 // one lingers).
@@ -557,4 +569,32 @@ func (e *importEntry) committed() {
 	if !gone {
 		e.t.expireLater(e)
 	}
+}
+
+// importRuns reports whether e's import may still read its stream: a
+// writer waiting for it stops waiting once it has finished.
+func (e *importEntry) importRuns() bool {
+	e.mu.Lock()
+	uid := e.task
+	e.mu.Unlock()
+	if uid == 0 {
+		return true // being enqueued
+	}
+	t, err := e.t.m.engine.Get(uid)
+	return err != nil || !t.Status.Finished()
+}
+
+// streamErrno is the errno of a write, truncation or read of e's stream
+// that failed with err. A write over bytes the import already read fails
+// the import: ESPIPE, and the import's task fails saying why.
+func (e *importEntry) streamErrno(op string, err error) syscall.Errno {
+	if !errors.Is(err, errConsumed) {
+		return toErrno(e.t.m.log, op, err)
+	}
+	name := e.currentName()
+	if op != "read" {
+		e.stage.failWith(fmt.Errorf("import/%s: %w", name, err))
+	}
+	e.t.m.log.Warn("import failed: bytes the import had read were written again; import/ keeps no copy", "op", op, "path", importPath(name), "err", err)
+	return syscall.ESPIPE
 }

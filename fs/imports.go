@@ -220,11 +220,7 @@ func (t *importTable) create(name string, mode uint32) (*importEntry, *importHan
 			return nil, nil, errno
 		}
 	}
-	st, err := newStaging(t.m.store.TmpDir(), "import-*.staging")
-	if err != nil {
-		res.Release()
-		return nil, nil, toErrno(t.m.log, "create", err)
-	}
+	st := newImportStream(t.m.store.TmpDir())
 	t.seq++
 	now := time.Now()
 	e := &importEntry{

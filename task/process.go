@@ -300,6 +300,9 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	if a, ok := src.(StreamAborter); ok {
 		stop := context.AfterFunc(ctx, func() { a.Abort(context.Cause(ctx)) })
 		defer stop()
+		// Whatever the outcome, nothing reads the stream after this: a
+		// writer waiting for the import to catch up stops waiting.
+		defer a.Abort(errImportEnded)
 	}
 	if src == nil {
 		f, err := os.Open(r.req.SnapshotPath)
@@ -343,7 +346,7 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	read := &countingReader{r: src}
 	md, err := checkArchive(ctx, read, dst, opts, func() { r.prog.at(2, 0, 0) })
 	if again := restartable(ctx, src); err != nil && again != nil {
-		e.log.Info("import restarts from the complete file: the writer changed bytes already read", "task", r.task.UID, "path", r.req.SnapshotPath)
+		e.log.Info("import restarts: the writer truncated the archive to nothing and writes it again", "task", r.task.UID, "path", r.req.SnapshotPath)
 		release()
 		release = func() {}
 		os.RemoveAll(dst)

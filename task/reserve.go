@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -114,22 +115,27 @@ func (e *Engine) pendingLocked(uid string, own *Reservation) error {
 	return nil
 }
 
-// ReopenableStream is a Request.Stream whose writer may change bytes the
-// import has already read (a tool that seeks back). The import then starts
-// over, in the same task, from the complete source.
+// ReopenableStream is a Request.Stream whose writer may start over (the
+// mount's import/NAME truncated to nothing after the import read from it).
+// The import then starts over, in the same task, from the new bytes.
 type ReopenableStream interface {
 	io.Reader
-	// Rewritten reports whether bytes already read were changed since.
+	// Rewritten reports whether the source started over since it was
+	// read from.
 	Rewritten() bool
-	// Reopen returns a reader of the source from its start that reads
-	// once writing has ended, the complete source. If the stream is a
-	// StreamAborter, so is the reader, with the same abort.
+	// Reopen returns a reader of the source from its new start. If the
+	// stream is a StreamAborter, so is the reader, with the same abort.
 	Reopen() io.Reader
 }
 
+// errImportEnded is what a stream reads once its import has ended
+// (importSnapshot aborts a StreamAborter with it, so that its writer stops
+// waiting for the import).
+var errImportEnded = errors.New("the import has ended")
+
 // restartable returns the reader to import again from after a failed read
-// of src: non-nil if src is a ReopenableStream whose bytes were rewritten
-// and the task was not canceled.
+// of src: non-nil if src is a ReopenableStream that started over and the
+// task was not canceled.
 func restartable(ctx context.Context, src io.Reader) io.Reader {
 	s, ok := src.(ReopenableStream)
 	if !ok || ctx.Err() != nil || !s.Rewritten() {
