@@ -5,8 +5,8 @@
 #   SCRIPT [--kind text|default] [--runs N] SIZE
 #
 # SIZE is the index's size on disk (K, M or G suffix, powers of 1000):
-# the document count is estimated from it (text ≈ 1.5 KB on disk per ~1.8 KB
-# document, default ≈ 0.6 KB per ~1 KiB one); the scripts print the size
+# the document count is estimated from it (text ≈ 1.33 KB on disk per ~1.8 KB
+# document, default ≈ 0.64 KB per ~1 KiB one, measured at 1 and 4 GB); the scripts print the size
 # measured. The index is built once per kind and count with scripts/gendocs
 # and cached under scripts/.cache (IDXFS_BENCH_CACHE; delete it to rebuild).
 
@@ -25,7 +25,7 @@ done
 case $KIND in text|default) ;; *) usage ;; esac
 (( RUNS >= 1 )) || usage
 bytes=$(python3 -c "import sys; s=sys.argv[1].upper().rstrip('B'); m={'K':1e3,'M':1e6,'G':1e9}; print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(s))" "$SIZE") || usage
-per=$([ "$KIND" = text ] && echo 1500 || echo 600)
+per=$([ "$KIND" = text ] && echo 1330 || echo 640)
 DOCS=$(( bytes / per ))
 (( DOCS >= 1000 )) || { echo "$0: $SIZE is too small (under 1000 documents)" >&2; exit 2; }
 
