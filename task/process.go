@@ -219,7 +219,9 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 			return d, err
 		}
 	}
-	s, err := e.snaps.add(uid, tmp, res.Metadata, e.opts.SnapshotKeep)
+	ix := res.Index
+	ix.DatabaseID = cp.ID
+	s, err := e.snaps.add(uid, tmp, res.Metadata, &ix, e.opts.SnapshotKeep)
 	if err != nil {
 		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
 	}
@@ -253,6 +255,8 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 		CreatedAt:           start.UTC(),
 		PebbleFormatVersion: cp.PebbleFormat,
 	}
+	// Through a rate limiter, reused members are copied by reads and
+	// writes through it; without one, by copy_file_range.
 	var out io.Writer = tmp
 	if e.opts.SnapshotRateLimit > 0 {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
@@ -260,9 +264,19 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	if r.output != nil {
 		out = io.MultiWriter(out, &teeWriter{w: r.output})
 	}
+	prev, why := e.snaps.reusable(uid, cp.ID)
+	if prev != nil {
+		defer prev.File.Close()
+		opts.Reuse = prev
+	} else {
+		e.log.Debug("snapshot compresses every file", "index", uid, "reason", why)
+	}
 	stopWriteback := startWriteback(tmp)
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
 	stopWriteback()
+	if err == nil && res.ReuseNote != "" {
+		e.log.Info("previous snapshot not reused", "index", uid, "reason", res.ReuseNote)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

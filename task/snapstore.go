@@ -29,12 +29,18 @@ type StoredSnapshot struct {
 	IndexUpdatedAt time.Time `json:"indexUpdatedAt"`
 	Documents      uint64    `json:"numberOfDocuments"`
 	CreatedAt      time.Time `json:"createdAt"`
+	// ReusedFiles files of the index, ReusedBytes bytes, had their members
+	// copied from the previous snapshot (0 when the store has no record of
+	// it: a snapshot of an older version, or one without its member index).
+	ReusedFiles int   `json:"reusedFiles"`
+	ReusedBytes int64 `json:"reusedBytes"`
 }
 
 func (s StoredSnapshot) details(reused bool) SnapshotCreationDetails {
 	return SnapshotCreationDetails{
 		IndexUID: s.IndexUID, Path: s.Path, Size: s.Size, IndexVersion: s.IndexVersion,
 		NumberOfDocuments: s.Documents, Reused: reused,
+		ReusedFiles: s.ReusedFiles, ReusedBytes: s.ReusedBytes,
 	}
 }
 
@@ -79,6 +85,7 @@ func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
 		if !d.IsDir() {
 			continue
 		}
+		s.removeOrphanIndexes(d.Name())
 		if err := s.loadNewestLocked(d.Name()); err != nil {
 			return nil, err
 		}
@@ -208,7 +215,11 @@ func readStored(path string) (StoredSnapshot, error) {
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
-	return stored(path, st.Size(), md), nil
+	ss := stored(path, st.Size(), md)
+	if ix, err := readMemberIndex(path, st.Size()); err == nil {
+		ss.ReusedFiles, ss.ReusedBytes = ix.ReusedFiles, ix.ReusedBytes
+	}
+	return ss, nil
 }
 
 func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
@@ -294,8 +305,9 @@ func (s *snapStore) recorded(uid, path string) (StoredSnapshot, bool) {
 }
 
 // add moves the completed archive tmpPath into the store, mode StoredMode,
-// then removes the oldest snapshots of uid beyond keep.
-func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (StoredSnapshot, error) {
+// with its member index ix (if not nil) next to it, then removes the oldest
+// snapshots of uid beyond keep.
+func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, ix *snapshot.MemberIndex, keep int) (StoredSnapshot, error) {
 	if err := os.Chmod(tmpPath, StoredMode); err != nil {
 		return StoredSnapshot{}, err
 	}
@@ -306,7 +318,19 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	dir := filepath.Join(s.dir, uid)
 	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
 	final := filepath.Join(dir, name)
-	if err := s.link(dir, tmpPath, final); err != nil {
+	// The member index first, synced: a crash before the archive's link
+	// leaves an index without its archive, which the next start removes
+	// (and which nothing reads meanwhile: the archive is looked up first).
+	var ixTmp string
+	if ix != nil {
+		var err error
+		if ixTmp, err = writeMemberIndexTmp(filepath.Dir(tmpPath), *ix); err != nil {
+			s.log.Warn("snapshot member index not written: the next snapshot of the index compresses every file", "index", uid, "err", err)
+		} else {
+			defer os.Remove(ixTmp)
+		}
+	}
+	if err := s.link(dir, tmpPath, final, ixTmp); err != nil {
 		return StoredSnapshot{}, err
 	}
 	os.Remove(tmpPath)
@@ -314,6 +338,9 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		return StoredSnapshot{}, err
 	}
 	st := stored(final, fi.Size(), md)
+	if ix != nil {
+		st.ReusedFiles, st.ReusedBytes = ix.ReusedFiles, ix.ReusedBytes
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,7 +357,7 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		if p == s.newest[uid].Path {
 			continue
 		}
-		if err := os.Remove(p); err != nil {
+		if err := removeStored(p); err != nil {
 			s.log.Warn("remove old snapshot", "path", p, "err", err)
 		} else {
 			s.log.Info("removed old snapshot", "index", uid, "path", p)
@@ -342,8 +369,9 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 // link makes the index directory dir if need be and links tmpPath into it
 // as final, under s.mu: DeleteSnapshot takes a directory away when it
 // empties it, and must not in between. Link, not rename: it never replaces
-// an existing snapshot.
-func (s *snapStore) link(dir, tmpPath, final string) error {
+// an existing snapshot. The member index ixTmp, if not "", is linked first
+// (see add).
+func (s *snapStore) link(dir, tmpPath, final, ixTmp string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
@@ -352,7 +380,17 @@ func (s *snapStore) link(dir, tmpPath, final string) error {
 	if err := checkStoreDir(dir); err != nil {
 		return err
 	}
-	return os.Link(tmpPath, final)
+	if ixTmp != "" {
+		os.Remove(memberIndexPath(final)) // a stale one: never ours to keep
+		if err := os.Link(ixTmp, memberIndexPath(final)); err != nil {
+			s.log.Warn("snapshot member index not stored", "path", final, "err", err)
+		}
+	}
+	if err := os.Link(tmpPath, final); err != nil {
+		os.Remove(memberIndexPath(final))
+		return err
+	}
+	return nil
 }
 
 // list returns the stored snapshots of uid ("" for every index), oldest

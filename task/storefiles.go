@@ -285,7 +285,7 @@ func (e *Engine) DeleteSnapshot(f StoredFile) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := filepath.Join(s.dir, f.IndexUID)
-	if err := os.Remove(f.Path); errors.Is(err, os.ErrNotExist) {
+	if err := removeStored(f.Path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w", f.Path, ErrStoredSnapshotNotFound)
 	} else if err != nil {
 		return fmt.Errorf("delete snapshot: %w", err)
