@@ -236,6 +236,7 @@ func (m *mountState) indexStatusText(uid string) func(context.Context) ([]byte, 
 				fresh = "fresh"
 			}
 			row("latest snapshot", fmt.Sprintf("%s, %s, version %d, %s (%s)", ls.Path, task.HumanBytes(ls.Size), ls.IndexVersion, ls.CreatedAt.Format(time.RFC3339), fresh))
+			row("latest snapshot reuse", fmt.Sprintf("%s of the index (%s) copied from the snapshot before, not compressed again", task.Count(ls.ReusedFiles, "file"), task.HumanBytes(ls.ReusedBytes)))
 		} else {
 			row("latest snapshot", "none")
 		}
