@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +258,94 @@ func TestOrphanMemberIndexRemoved(t *testing.T) {
 	defer e2.Close(context.Background())
 	if _, err := os.Stat(memberIndexPath(d.Path)); !os.IsNotExist(err) {
 		t.Fatalf("orphan member index still there: %v", err)
+	}
+}
+
+// TestSnapshotEarly: a reader that needs only the bytes gets the archive
+// once it is complete, while the store has yet to store it; a failure of
+// the store after that fails the task, saying so, and the reader's archive
+// is whole all the same.
+func TestSnapshotEarly(t *testing.T) {
+	t.Parallel()
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stored", true: "store fails"}[fail], func(t *testing.T) {
+			t.Parallel()
+			e, _ := testEngine(t, Options{})
+			release := make(chan struct{})
+			e.hooks.beforeStore = func(ctx context.Context, tk Task) error {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if fail {
+					return errors.New("store failed (test)")
+				}
+				return nil
+			}
+			e.Start()
+			createIndex(t, e, "m")
+			mustSucceed(t, addDocs(t, e, "m", docs(1, 1000)))
+			st, f, err := e.SnapshotEarly(context.Background(), "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f == nil {
+				t.Fatal("SnapshotEarly waited for the store (no early file)")
+			}
+			defer f.Close()
+			// The store has not stored it: the hook holds the task.
+			if _, err := os.Stat(st.Path); !os.IsNotExist(err) {
+				t.Fatalf("stored file %s exists before the store step: %v", st.Path, err)
+			}
+			b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<40))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(b)) != st.Size {
+				t.Fatalf("early file: %d bytes, record says %d", len(b), st.Size)
+			}
+			if _, err := snapshot.Verify(context.Background(), bytes.NewReader(b), snapshot.ReadOptions{}); err != nil {
+				t.Fatalf("early archive does not verify: %v", err)
+			}
+			// A listing of the store meanwhile waits for the store step,
+			// so that it shows what a reader of the archive expects.
+			type listed struct {
+				files []StoredFile
+				err   error
+			}
+			lc := make(chan listed, 1)
+			go func() {
+				fs, err := e.SnapshotFiles("m")
+				lc <- listed{fs, err}
+			}()
+			close(release)
+			if l := <-lc; fail && !errors.Is(l.err, os.ErrNotExist) || !fail && (l.err != nil || len(l.files) != 1) {
+				t.Fatalf("store listing after the store step: %v, %v", l.files, l.err)
+			}
+			tks := e.List(Filter{IndexUID: "m", Types: []Kind{SingleIndexSnapshotCreation}})
+			if len(tks) != 1 {
+				t.Fatalf("%d snapshot tasks", len(tks))
+			}
+			tk := wait(t, e, tks[0].UID)
+			if !fail {
+				mustSucceed(t, tk)
+				stored, err := os.ReadFile(st.Path)
+				if err != nil || !bytes.Equal(stored, b) {
+					t.Fatalf("stored file %s (%v) is not the early archive", st.Path, err)
+				}
+				return
+			}
+			var d SnapshotCreationDetails
+			if err := tk.DecodeDetails(&d); err != nil {
+				t.Fatal(err)
+			}
+			if tk.Status != Failed || tk.Error == nil || !strings.Contains(tk.Error.Message, "served to readers") || !strings.Contains(d.StoreError, "store failed") {
+				t.Fatalf("task after a failed store: %s, %+v, details %s", tk.Status, tk.Error, tk.Details)
+			}
+			if _, err := os.Stat(st.Path); !os.IsNotExist(err) {
+				t.Fatalf("stored file after a failed store: %v", err)
+			}
+		})
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/idxfs/idxfs/snapshot"
 )
 
@@ -63,6 +65,21 @@ type snapStore struct {
 	// writing lists, per index uid, the snapshot creations writing an
 	// archive (claim): a creation of the same index state waits for them.
 	writing map[string][]*writer
+	// complete holds, per snapshot creation task, its archive once all its
+	// bytes are written, before it is synced and stored (announce), for
+	// readers that need only the bytes (SnapshotEarly). changed is closed
+	// (and replaced) at every announce.
+	complete map[uint64]completeArchive
+	changed  chan struct{}
+}
+
+// completeArchive is an archive whose bytes are complete: the open file
+// (the creation's own descriptor; readers get a dup) and what the store
+// will record of it.
+type completeArchive struct {
+	f      *os.File
+	st     StoredSnapshot
+	stored chan struct{} // closed by forget: the store step is over
 }
 
 // writer is a snapshot creation writing an archive of an index state.
@@ -73,7 +90,8 @@ type writer struct {
 }
 
 func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
-	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{}}
+	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{},
+		complete: map[uint64]completeArchive{}, changed: make(chan struct{})}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("task: snapshot store: %w", err)
 	}
@@ -315,9 +333,8 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, ix *snapshot.
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
-	dir := filepath.Join(s.dir, uid)
-	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
-	final := filepath.Join(dir, name)
+	final := s.storedPath(uid, md.CreatedAt)
+	dir := filepath.Dir(final)
 	// The member index first, synced: a crash before the archive's link
 	// leaves an index without its archive, which the next start removes
 	// (and which nothing reads meanwhile: the archive is looked up first).
@@ -364,6 +381,72 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, ix *snapshot.
 		}
 	}
 	return st, nil
+}
+
+// storedPath is where add stores the snapshot of uid created at createdAt.
+func (s *snapStore) storedPath(uid string, createdAt time.Time) string {
+	return filepath.Join(s.dir, uid, fmt.Sprintf("%s_%s%s", uid, createdAt.UTC().Format(storedTimeFormat), SnapshotSuffix))
+}
+
+// announce makes f, the complete archive of snapshot creation task tuid,
+// available to SnapshotEarly until forget.
+func (s *snapStore) announce(tuid uint64, f *os.File, st StoredSnapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.complete[tuid] = completeArchive{f: f, st: st, stored: make(chan struct{})}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// forget ends what announce started (the task is finished), closing the
+// creation's descriptor; readers keep theirs.
+func (s *snapStore) forget(tuid uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.complete[tuid]; ok {
+		a.f.Close()
+		close(a.stored)
+		delete(s.complete, tuid)
+	}
+}
+
+// waitStoring waits until no archive of uid ("": of any index) is complete
+// but not yet stored: the store's listings, read after a reader got such an
+// archive, then show it (or, if storing failed, not), as they did when the
+// reader waited for the store.
+func (s *snapStore) waitStoring(uid string) {
+	for {
+		s.mu.Lock()
+		var wait chan struct{}
+		for _, a := range s.complete {
+			if uid == "" || a.st.IndexUID == uid {
+				wait = a.stored
+				break
+			}
+		}
+		s.mu.Unlock()
+		if wait == nil {
+			return
+		}
+		<-wait
+	}
+}
+
+// completed returns a new descriptor of the complete archive of task tuid,
+// if it was announced; else a channel closed at the next announce.
+func (s *snapStore) completed(tuid uint64) (*os.File, StoredSnapshot, <-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.complete[tuid]
+	if !ok {
+		return nil, StoredSnapshot{}, s.changed, nil
+	}
+	fd, err := unix.Dup(int(a.f.Fd()))
+	if err != nil {
+		return nil, StoredSnapshot{}, nil, &os.PathError{Op: "dup", Path: a.f.Name(), Err: err}
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), a.f.Name()), a.st, nil, nil
 }
 
 // link makes the index directory dir if need be and links tmpPath into it
@@ -423,7 +506,10 @@ func (s *snapStore) list(uid string) ([]StoredSnapshot, error) {
 
 // Snapshots lists the stored snapshots of index uid, or of every index if
 // uid is "", oldest first within an index.
-func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) { return e.snaps.list(uid) }
+func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) {
+	e.snaps.waitStoring(uid)
+	return e.snaps.list(uid)
+}
 
 // FreshSnapshot returns the stored snapshot of index uid's current state, if
 // there is one. It starts no work and reads no archive.
@@ -446,7 +532,48 @@ func (e *Engine) Snapshot(ctx context.Context, uid string) (StoredSnapshot, erro
 	if err != nil || tuid == 0 {
 		return st, err
 	}
-	t, err := e.Wait(ctx, tuid)
+	return e.createdSnapshot(e.Wait(ctx, tuid))
+}
+
+// SnapshotEarly is Snapshot for a reader that needs only the archive's
+// bytes: if a snapshot is created, it returns once the archive is complete,
+// with f open on it, while the store syncs and stores it (the archive checks
+// itself: its SHA-256 sums and CRCs). If the store then fails, the task
+// fails and says so; f still holds the complete archive. With a fresh
+// stored snapshot, or once the task finished, f is nil: open st.Path.
+func (e *Engine) SnapshotEarly(ctx context.Context, uid string) (st StoredSnapshot, f *os.File, err error) {
+	st, tuid, err := e.freshOrCreation(ctx, uid)
+	if err != nil || tuid == 0 {
+		return st, nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type waited struct {
+		t   Task
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		t, err := e.Wait(wctx, tuid)
+		done <- waited{t, err}
+	}()
+	for {
+		f, st, changed, err := e.snaps.completed(tuid)
+		if err != nil || f != nil {
+			return st, f, err
+		}
+		select {
+		case <-changed:
+		case w := <-done:
+			st, err := e.createdSnapshot(w.t, w.err)
+			return st, nil, err
+		}
+	}
+}
+
+// createdSnapshot is the stored snapshot of t, a snapshot creation waited
+// for (err: the wait's).
+func (e *Engine) createdSnapshot(t Task, err error) (StoredSnapshot, error) {
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
