@@ -108,11 +108,7 @@ func TestReuseByteIdentical(t *testing.T) {
 	}
 
 	// A third write reuses from the second, which had reused members.
-	p := filepath.Join(t.TempDir(), "b.tar.gz")
-	if err := os.WriteFile(p, got, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	second := mustOpenFile(t, p)
+	second := openCopy(t, got)
 	third, res3 := writeReusing(t, dir, second, res2.Index, reuseOpts)
 	if res3.ReusedFiles != 5 {
 		t.Fatalf("third write reused %d files, want 5 (note %q)", res3.ReusedFiles, res3.ReuseNote)
@@ -130,8 +126,13 @@ func TestReuseByteIdentical(t *testing.T) {
 	checkSame(t, buf.Bytes(), dir, reuseOpts)
 }
 
-func mustOpenFile(t *testing.T, p string) *os.File {
+// openCopy writes b to a new file and returns it open for reading.
+func openCopy(t *testing.T, b []byte) *os.File {
 	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.tar.gz")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -148,11 +149,7 @@ func corrupted(t *testing.T, prev *os.File, change func([]byte)) *os.File {
 		t.Fatal(err)
 	}
 	change(b)
-	p := filepath.Join(t.TempDir(), "c.tar.gz")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return mustOpenFile(t, p)
+	return openCopy(t, b)
 }
 
 func TestReuseRefused(t *testing.T) {
@@ -200,9 +197,7 @@ func TestReuseRefused(t *testing.T) {
 		}},
 		{name: "archive longer than its index", wholeNote: true, prev: func() *os.File {
 			b, _ := os.ReadFile(prev.Name())
-			p := filepath.Join(t.TempDir(), "long")
-			os.WriteFile(p, append(b, 0), 0o644)
-			return mustOpenFile(t, p)
+			return openCopy(t, append(b, 0))
 		}},
 		{name: "index with the wrong SHA256SUMS offset", wholeNote: true, ix: func(ix snapshot.MemberIndex) snapshot.MemberIndex {
 			ix.SumsOffset -= 24
