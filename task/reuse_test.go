@@ -82,7 +82,18 @@ func coldEqual(t *testing.T, e *Engine, path, ckpt string) {
 // details and the store's record, and is the archive a cold write makes.
 func TestSnapshotReusesMembers(t *testing.T) {
 	t.Parallel()
-	e, _ := testEngine(t, Options{})
+	// With a rate limit, members are copied through the limiter (no
+	// copy_file_range); the archive is the same.
+	for _, limit := range []int64{0, 1 << 30} {
+		t.Run(map[bool]string{true: "no rate limit", false: "rate limit"}[limit == 0], func(t *testing.T) {
+			t.Parallel()
+			testSnapshotReusesMembers(t, limit)
+		})
+	}
+}
+
+func testSnapshotReusesMembers(t *testing.T, limit int64) {
+	e, _ := testEngine(t, Options{SnapshotRateLimit: limit})
 	ckpts := keepCheckpoints(t, e)
 	e.Start()
 	createIndex(t, e, "m")
