@@ -40,25 +40,15 @@ func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, er
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	// The memtable is flushed first, before writers are held: its
-	// documents then sit in an sstable, which the next snapshot of the
-	// index can reuse unless a compaction rewrote it (docs/DESIGN-NOTES.md,
-	// "Incremental snapshots"), rather than in the WAL, which every
-	// snapshot compresses again. Writes that come meanwhile are in the
-	// checkpoint's WAL.
-	if err := s.space.check(fmt.Sprintf("index %q: flush before a checkpoint", uid), writeOverhead); err != nil {
-		return Checkpoint{}, err
-	}
-	if err := flushGuarded(db, h); err != nil {
-		return Checkpoint{}, fmt.Errorf("index %q: flush before a checkpoint: %w", uid, err)
-	}
 	h.writeMu.Lock()
 	defer h.writeMu.Unlock()
 	st, err := readState(db)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	// The checkpoint copies the WAL (and the MANIFEST).
+	// The checkpoint copies the WAL (the memtable's documents are in it)
+	// and links the sstables. The memtable is deliberately not flushed
+	// first (docs/DESIGN-NOTES.md, "Incremental snapshots").
 	if err := s.space.check(fmt.Sprintf("index %q: checkpoint", uid), writeOverhead); err != nil {
 		return Checkpoint{}, err
 	}
@@ -83,13 +73,6 @@ func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, er
 func checkpointGuarded(db *pebble.DB, h *handle, dir string) (err error) {
 	defer catchFatal(&err, h.dbFailed)
 	return db.Checkpoint(dir, pebble.WithFlushedWAL())
-}
-
-// flushGuarded is db.Flush, which may meet a fatal error of pebble (see
-// catchFatal).
-func flushGuarded(db *pebble.DB, h *handle) (err error) {
-	defer catchFatal(&err, h.dbFailed)
-	return db.Flush()
 }
 
 // OpenedCheck is what Inspect finds in a database directory.

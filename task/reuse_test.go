@@ -16,7 +16,7 @@ import (
 
 // reuseDocs is enough documents for the index to have sstables beside its
 // memtable: the files a snapshot can reuse.
-const reuseDocs = 60_000
+const reuseDocs = 120_000
 
 // keepCheckpoints makes e copy (hard-link) the checkpoint of every snapshot
 // creation into dir/UID, for a cold write of the same checkpoint.
