@@ -512,8 +512,12 @@ func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) {
 }
 
 // FreshSnapshot returns the stored snapshot of index uid's current state, if
-// there is one. It starts no work and reads no archive.
+// there is one. It starts no work and reads no archive; it waits for a
+// store step in flight for uid (see SnapshotEarly).
 func (e *Engine) FreshSnapshot(ctx context.Context, uid string) (StoredSnapshot, bool, error) {
+	// A snapshot whose reader got it before the store did is stored (or
+	// not) in a moment: the answer waits for it, as the listings do.
+	e.snaps.waitStoring(uid)
 	info, err := e.store.Get(ctx, uid)
 	if err != nil {
 		return StoredSnapshot{}, false, err
