@@ -279,8 +279,9 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 		CreatedAt:           start.UTC(),
 		PebbleFormatVersion: cp.PebbleFormat,
 	}
-	// Through a rate limiter, reused members are copied by reads and
-	// writes through it; without one, by copy_file_range.
+	// Through a rate limiter (or with a copy to -o's output), reused
+	// members are copied by reads and writes through it; else by
+	// copy_file_range.
 	var out io.Writer = tmp
 	if e.opts.SnapshotRateLimit > 0 {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
