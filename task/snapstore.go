@@ -398,39 +398,52 @@ func (s *snapStore) announce(tuid uint64, f *os.File, st StoredSnapshot) {
 	s.changed = make(chan struct{})
 }
 
-// forget ends what announce started (the task is finished), closing the
-// creation's descriptor; readers keep theirs.
+// forget ends what announce started (the task is about to finish),
+// closing the creation's descriptor; readers keep theirs. The entry stays,
+// closed, until a settle has seen its task finished.
 func (s *snapStore) forget(tuid uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.complete[tuid]; ok {
+	if a, ok := s.complete[tuid]; ok && a.f != nil {
 		a.f.Close()
+		a.f = nil
 		close(a.stored)
-		delete(s.complete, tuid)
+		s.complete[tuid] = a
 	}
 }
 
-// waitStoring waits until no archive of uid ("": of any index) is complete
-// but not yet stored: the store's listings, read after a reader got such an
-// archive, then show it (or, if storing failed, not), as they did when the
-// reader waited for the store.
-func (s *snapStore) waitStoring(uid string) {
+// settle waits until no snapshot creation of uid ("": of any index) has an
+// archive that a reader got before the store: its store step done and its
+// task finished. What shows the store or the tasks (listings, FreshSnapshot,
+// the status files) then shows what a reader of such an archive expects —
+// the snapshot stored (or, if storing failed, the task failed) — as it did
+// when the reader waited for the store.
+func (e *Engine) settle(uid string) {
+	s := e.snaps
 	for {
 		s.mu.Lock()
-		var wait chan struct{}
-		for _, a := range s.complete {
+		var tuid uint64
+		var stored chan struct{}
+		for id, a := range s.complete {
 			if uid == "" || a.st.IndexUID == uid {
-				wait = a.stored
+				tuid, stored = id, a.stored
 				break
 			}
 		}
 		s.mu.Unlock()
-		if wait == nil {
+		if stored == nil {
 			return
 		}
-		<-wait
+		<-stored
+		e.Wait(context.Background(), tuid) // finished (or unknown: gone)
+		s.mu.Lock()
+		delete(s.complete, tuid)
+		s.mu.Unlock()
 	}
 }
+
+// SettleSnapshots is settle for the mount's status files.
+func (e *Engine) SettleSnapshots(uid string) { e.settle(uid) }
 
 // completed returns a new descriptor of the complete archive of task tuid,
 // if it was announced; else a channel closed at the next announce.
@@ -438,7 +451,7 @@ func (s *snapStore) completed(tuid uint64) (*os.File, StoredSnapshot, <-chan str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.complete[tuid]
-	if !ok {
+	if !ok || a.f == nil {
 		return nil, StoredSnapshot{}, s.changed, nil
 	}
 	fd, err := unix.Dup(int(a.f.Fd()))
@@ -507,7 +520,7 @@ func (s *snapStore) list(uid string) ([]StoredSnapshot, error) {
 // Snapshots lists the stored snapshots of index uid, or of every index if
 // uid is "", oldest first within an index.
 func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) {
-	e.snaps.waitStoring(uid)
+	e.settle(uid)
 	return e.snaps.list(uid)
 }
 
@@ -517,7 +530,7 @@ func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) {
 func (e *Engine) FreshSnapshot(ctx context.Context, uid string) (StoredSnapshot, bool, error) {
 	// A snapshot whose reader got it before the store did is stored (or
 	// not) in a moment: the answer waits for it, as the listings do.
-	e.snaps.waitStoring(uid)
+	e.settle(uid)
 	info, err := e.store.Get(ctx, uid)
 	if err != nil {
 		return StoredSnapshot{}, false, err

@@ -41,7 +41,7 @@ type StoredFile struct {
 // SnapshotDirs lists the indexes that have a directory in the snapshot
 // store (deleted indexes' included: their snapshots are backups), sorted.
 func (e *Engine) SnapshotDirs() ([]string, error) {
-	e.snaps.waitStoring("")
+	e.settle("")
 	return e.snaps.uids()
 }
 
@@ -67,7 +67,7 @@ func (e *Engine) SnapshotDir(uid string) (StoreDir, error) {
 // index for uid "", oldest first within an index, reading no archive. For a
 // uid, a missing directory is ENOENT (see SnapshotDir).
 func (e *Engine) SnapshotFiles(uid string) ([]StoredFile, error) {
-	e.snaps.waitStoring(uid)
+	e.settle(uid)
 	uids := []string{uid}
 	if uid == "" {
 		var err error
@@ -98,7 +98,7 @@ func (e *Engine) SnapshotFiles(uid string) ([]StoredFile, error) {
 // no archive. A name that is no stored snapshot file (no SnapshotSuffix, a
 // symbolic link, a directory, missing) is ENOENT.
 func (e *Engine) SnapshotFile(uid, name string) (StoredFile, error) {
-	e.snaps.waitStoring(uid)
+	e.settle(uid)
 	if _, _, err := e.snaps.indexDir(uid); err != nil {
 		return StoredFile{}, err
 	}
