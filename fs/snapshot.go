@@ -22,7 +22,8 @@ import (
 // Otherwise it returns a pending node, of size 0, the same for as long as
 // the index's state is (cp checks that stat and open see one inode); its
 // open creates the snapshot (or joins the creation in flight) and blocks
-// until it is complete.
+// until the archive's bytes are complete — not until the store has synced
+// and stored it, which goes on behind (the archive checks itself).
 //
 // A node serves one file for its whole life: its first open picks it (the
 // stored file, or the new snapshot) and every later open shares that open
@@ -145,7 +146,9 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 			return &servedFile{f: fd, st: *f.stored}, 0
 		}
 	}
-	st, err := f.m.engine.Snapshot(ctx, f.uid())
+	// The archive is served once its bytes are complete, while the store
+	// syncs and stores it (task.Engine.SnapshotEarly).
+	st, early, err := f.m.engine.SnapshotEarly(ctx, f.uid())
 	if err != nil {
 		// A creation task that failed is EIO whatever its code (DESIGN
 		// §4: its reason is in the task and the status files); errors of
@@ -157,6 +160,9 @@ func (f *snapshotFile) pick(ctx context.Context) (*servedFile, syscall.Errno) {
 			return nil, syscall.EIO
 		}
 		return nil, toErrno(f.m.log, "open", err)
+	}
+	if early != nil {
+		return &servedFile{f: early, st: st}, 0
 	}
 	fd, err := openStored(f.m, st.Path)
 	if err != nil {

@@ -93,6 +93,7 @@ type taskError struct {
 var inFlight = []task.Status{task.Enqueued, task.Processing}
 
 func (m *mountState) rootStatus(ctx context.Context) (rootStatus, error) {
+	m.engine.SettleSnapshots("") // a snapshot a reader got is stored, its task finished
 	ins, err := m.store.List(ctx)
 	if err != nil {
 		return rootStatus{}, err
@@ -178,6 +179,7 @@ func (m *mountState) rootStatusText(ctx context.Context) ([]byte, time.Time, err
 }
 
 func (m *mountState) indexStatus(ctx context.Context, uid string) (indexStatus, error) {
+	m.engine.SettleSnapshots(uid) // a snapshot a reader got is stored, its task finished
 	in, err := m.store.Get(ctx, uid)
 	if err != nil {
 		return indexStatus{}, err
@@ -236,6 +238,7 @@ func (m *mountState) indexStatusText(uid string) func(context.Context) ([]byte, 
 				fresh = "fresh"
 			}
 			row("latest snapshot", fmt.Sprintf("%s, %s, version %d, %s (%s)", ls.Path, task.HumanBytes(ls.Size), ls.IndexVersion, ls.CreatedAt.Format(time.RFC3339), fresh))
+			row("latest snapshot reuse", fmt.Sprintf("%s of the index (%s) copied from the snapshot before, not compressed again", task.Count(ls.ReusedFiles, "file"), task.HumanBytes(ls.ReusedBytes)))
 		} else {
 			row("latest snapshot", "none")
 		}

@@ -46,7 +46,9 @@ func (s *Store) Checkpoint(ctx context.Context, uid, dir string) (Checkpoint, er
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("index %q: %w", uid, err)
 	}
-	// The checkpoint flushes the memtable first (and copies the WAL).
+	// The checkpoint copies the WAL (the memtable's documents are in it)
+	// and links the sstables. The memtable is deliberately not flushed
+	// first (docs/DESIGN-NOTES.md, "Incremental snapshots").
 	if err := s.space.check(fmt.Sprintf("index %q: checkpoint", uid), writeOverhead); err != nil {
 		return Checkpoint{}, err
 	}

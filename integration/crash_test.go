@@ -663,7 +663,18 @@ func (r *crashRun) check(a accounted) {
 	}
 	// Every stored snapshot verifies, and was stored by a task that says
 	// it succeeded.
-	stored, _ := filepath.Glob(filepath.Join(r.h.data, "snapshots", "indexes", "*", "*"))
+	stored, _ := filepath.Glob(filepath.Join(r.h.data, "snapshots", "indexes", "*", "*.idx.snapshot"))
+	// A snapshot's member index (README, "Incremental snapshots") is not
+	// a snapshot; after the restart none is left without its archive.
+	indexes, _ := filepath.Glob(filepath.Join(r.h.data, "snapshots", "indexes", "*", "*.idx.snapshot.members"))
+	for _, p := range indexes {
+		if _, err := os.Stat(strings.TrimSuffix(p, ".members")); err != nil {
+			t.Errorf("member index %s without its snapshot: %v", p, err)
+		}
+	}
+	if all, _ := filepath.Glob(filepath.Join(r.h.data, "snapshots", "indexes", "*", "*")); len(all) != len(stored)+len(indexes) {
+		t.Errorf("the snapshot store holds files other than snapshots and their member indexes: %v", all)
+	}
 	for p := range a.made {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("a snapshot task says it succeeded, but its snapshot is not stored: %v", err)

@@ -78,6 +78,13 @@ type WriteOptions struct {
 	// It lets a caller leave cores to other work for a while; it does not
 	// change the output.
 	Throttle func(ctx context.Context, worker int) error
+	// Reuse, if set, is the previous archive of the same database: files
+	// of the source with the same name, size and mtime as one of it are
+	// not read again, their members are copied from it (docs/FORMAT.md
+	// §4, "Reuse"). Anything amiss with it (another encoder, a size or
+	// bytes other than its index says) means compressing as usual. The
+	// output is the same either way.
+	Reuse *Reusable
 }
 
 // WriteResult says what Write wrote.
@@ -85,6 +92,13 @@ type WriteResult struct {
 	Metadata         Metadata
 	CompressedSize   int64
 	UncompressedSize int64 // file data only
+	// Index says where each file's members are, for a later Write's Reuse.
+	Index MemberIndex
+	// ReusedFiles files, of ReusedBytes bytes of file data, were copied
+	// from WriteOptions.Reuse. ReuseNote says why none could be, if so.
+	ReusedFiles int
+	ReusedBytes int64
+	ReuseNote   string
 }
 
 // ReadOptions configure Extract and Verify. The zero value is valid.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -113,26 +114,46 @@ func pebbleCLI(t *testing.T) string {
 func TestRealTools(t *testing.T) {
 	for _, docs := range []int{0, 3000} {
 		t.Run(map[bool]string{true: "empty database", false: "3000 documents"}[docs == 0], func(t *testing.T) {
-			testRealTools(t, docs)
+			testRealTools(t, docs, false)
 		})
 	}
+	// An archive whose members were copied from a previous one (all of
+	// them: the same checkpoint) must satisfy the tools as well.
+	t.Run("reused members, 3000 documents", func(t *testing.T) { testRealTools(t, 3000, true) })
 }
 
-func testRealTools(t *testing.T, docs int) {
+func testRealTools(t *testing.T, docs int, reuse bool) {
 	work := t.TempDir()
 	ckpt := filepath.Join(work, "ckpt")
 	buildPebble(t, filepath.Join(work, "db"), ckpt, docs)
-	arch := filepath.Join(work, "a.tar.gz")
-	f, err := os.Create(arch)
-	if err != nil {
-		t.Fatal(err)
+	meta := Metadata{IndexUID: "movies", Documents: uint64(docs), CreatedAt: time.Date(2026, 11, 3, 4, 5, 6, 0, time.UTC)}
+	write := func(name string, opts WriteOptions) (string, WriteResult) {
+		arch := filepath.Join(work, name)
+		f, err := os.Create(arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Write(context.Background(), f, ckpt, meta, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return arch, res
 	}
-	res, err := Write(context.Background(), f, ckpt, Metadata{IndexUID: "movies", Documents: uint64(docs)}, WriteOptions{MemberSize: minMemberSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+	arch, res := write("a.tar.gz", WriteOptions{MemberSize: minMemberSize})
+	if reuse {
+		prev := arch
+		arch, res = write("b.tar.gz", WriteOptions{MemberSize: minMemberSize, Reuse: &Reusable{File: mustOpen(t, prev), Index: res.Index}})
+		if res.ReusedFiles != len(res.Metadata.Files) {
+			t.Fatalf("reused %d of %d files (%s)", res.ReusedFiles, len(res.Metadata.Files), res.ReuseNote)
+		}
+		a, _ := os.ReadFile(prev)
+		b, _ := os.ReadFile(arch)
+		if !bytes.Equal(a, b) {
+			t.Fatal("the archive with reused members differs from the cold one")
+		}
 	}
 	var want []string
 	want = append(want, metadataName, indexDirName)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -125,7 +126,21 @@ type wjob struct {
 	err      error
 	fileData int64  // bytes of file data in the member
 	file     string // the file the member belongs to, "" for the others
+	// part is the member's place in the archive: partFile for a file's
+	// (fileIdx: which), partHead and partSums for the others.
+	part    int
+	fileIdx int
+	// reused, if set, makes the job a copy of a previous archive's members
+	// of the file instead of a compressed member.
+	reused *IndexedFile
 }
+
+// Parts of an archive, for its MemberIndex.
+const (
+	partHead = iota
+	partFile
+	partSums
+)
 
 // writer is the state of one Write.
 type writer struct {
@@ -142,6 +157,12 @@ type writer struct {
 	// handedOut ends when produce has handed out the last member (or the
 	// Write ends): the context of Throttle calls.
 	handedOut context.Context
+
+	reuse     *reuser // nil: compress every file
+	reuseNote string  // why reuse is off, if it is
+	reusedN   int     // files copied from the previous archive
+	reusedB   int64   // and their bytes
+	index     MemberIndex
 }
 
 // Write streams srcDir (a checkpoint: a flat directory of pebble files) to w
@@ -176,6 +197,12 @@ func write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts 
 		wr.total += f.Size
 	}
 	wr.meta = meta
+	wr.index = MemberIndex{Version: MemberIndexVersion, Encoder: encoderID(opts), Files: make([]IndexedFile, 0, len(files))}
+	if opts.Reuse != nil {
+		if wr.reuse, err = newReuser(opts.Reuse, opts); err != nil {
+			wr.reuseNote = err.Error()
+		}
+	}
 
 	workers := opts.Concurrency
 	if eng.workers > 0 {
@@ -210,6 +237,10 @@ func write(ctx context.Context, w io.Writer, srcDir string, meta Metadata, opts 
 	}
 	res.Metadata = meta
 	res.UncompressedSize = wr.total
+	res.ReusedFiles, res.ReusedBytes, res.ReuseNote = wr.reusedN, wr.reusedB, wr.reuseNote
+	wr.index.ArchiveSize = res.CompressedSize
+	wr.index.ReusedFiles, wr.index.ReusedBytes = wr.reusedN, wr.reusedB
+	res.Index = wr.index
 	return res, nil
 }
 
@@ -243,7 +274,14 @@ func (wr *writer) produce(ctx context.Context) error {
 
 	sums := make([][32]byte, len(wr.files))
 	h := sha256.New()
+	seg.part = partFile
 	for i, f := range wr.files {
+		seg.fileIdx = i
+		if ok, err := wr.reuseFile(ctx, f, i, &sums[i]); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
 		if err := wr.produceFile(seg, f, h); err != nil {
 			return err
 		}
@@ -251,6 +289,7 @@ func (wr *writer) produce(ctx context.Context) error {
 	}
 
 	// Last member(s): SHA256SUMS and the end-of-archive blocks.
+	seg.part = partSums
 	sumsData := encodeSums(wr.meta.Files, sums)
 	hdr, err = tarHeader(sumsName, tar.TypeReg, int64(len(sumsData)), wr.meta.CreatedAt)
 	if err != nil {
@@ -260,6 +299,37 @@ func (wr *writer) produce(ctx context.Context) error {
 		return err
 	}
 	return seg.flush()
+}
+
+// reuseFile sends, in place of f's compressed members, a copy of the
+// previous archive's members of f if they pass the reuser's checks, with
+// its checksum from the previous SHA256SUMS into sum. It reports whether it
+// did; if not, f is compressed as usual.
+func (wr *writer) reuseFile(ctx context.Context, f srcFile, i int, sum *[32]byte) (bool, error) {
+	if wr.reuse == nil {
+		return false, nil
+	}
+	pf, s, err := wr.reuse.candidate(f)
+	if err != nil {
+		return false, nil
+	}
+	var j *wjob
+	select {
+	case j = <-wr.free:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	j.in, j.err = j.in[:0], nil
+	j.fileData, j.file, j.part, j.fileIdx, j.reused = f.Size, f.Name, partFile, i, &pf
+	j.done = make(chan struct{})
+	close(j.done)
+	select {
+	case wr.ordered <- j:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	*sum = s
+	return true, nil
 }
 
 // produceFile cuts one file's entry into members, hashing its data into h.
@@ -310,10 +380,12 @@ func (wr *writer) produceFile(seg *segmenter, f srcFile, h hash.Hash) error {
 // segmenter fills members: it hands out room in the current job's input
 // buffer and sends the job on when it is full or flushed.
 type segmenter struct {
-	ctx  context.Context
-	wr   *writer
-	cur  *wjob
-	file string
+	ctx     context.Context
+	wr      *writer
+	cur     *wjob
+	file    string
+	part    int
+	fileIdx int
 }
 
 func newSegmenter(ctx context.Context, wr *writer) *segmenter {
@@ -344,6 +416,7 @@ func (s *segmenter) room() ([]byte, error) {
 		s.cur.in = s.cur.in[:0]
 		s.cur.fileData = 0
 		s.cur.file = s.file
+		s.cur.part, s.cur.fileIdx, s.cur.reused = s.part, s.fileIdx, nil
 		s.cur.err = nil
 		s.cur.done = make(chan struct{})
 	}
@@ -447,8 +520,19 @@ func (wr *writer) output(ctx context.Context, w io.Writer) (int64, error) {
 		if j.err != nil {
 			return written, fmt.Errorf("snapshot: compress: %w", j.err)
 		}
-		n, err := w.Write(j.out.Bytes())
-		written += int64(n)
+		wr.indexMember(j, written)
+		var n int64
+		var err error
+		if j.reused != nil {
+			n, err = copyRange(w, wr.reuse.f, j.reused.Offset, j.reused.Length)
+			wr.reusedN++
+			wr.reusedB += j.fileData
+		} else {
+			var m int
+			m, err = w.Write(j.out.Bytes())
+			n = int64(m)
+		}
+		written += n
 		if err != nil {
 			return written, fmt.Errorf("snapshot: write archive: %w", err)
 		}
@@ -463,4 +547,34 @@ func (wr *writer) output(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	report()
 	return written, nil
+}
+
+// indexMember records member j, about to be written at off, in the
+// archive's MemberIndex.
+func (wr *writer) indexMember(j *wjob, off int64) {
+	ix := &wr.index
+	switch j.part {
+	case partSums:
+		if ix.SumsOffset == 0 {
+			ix.SumsOffset = off
+		}
+		return
+	case partHead:
+		return
+	}
+	if j.reused != nil {
+		f := *j.reused
+		f.Offset = off
+		ix.Files = append(ix.Files, f)
+		return
+	}
+	if n := len(ix.Files); n == 0 || ix.Files[n-1].Name != j.file {
+		src := wr.files[j.fileIdx]
+		ix.Files = append(ix.Files, IndexedFile{Name: src.Name, Size: src.Size, MTimeNanos: src.mtime.UnixNano(), Offset: off})
+	}
+	f := &ix.Files[len(ix.Files)-1]
+	b := j.out.Bytes()
+	f.Length += int64(len(b))
+	f.Members++
+	f.CRC32C = crc32.Update(f.CRC32C, castagnoli, b)
 }

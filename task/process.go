@@ -197,9 +197,32 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 		}
 	}
 	start := e.opts.Now()
-	tmp, res, err := e.writeArchive(ctx, r, ckdir, cp, start)
-	if err != nil {
+	// Readers (an open of snapshot.tar.gz) get the archive once its bytes
+	// are complete, before it is synced and stored; if storing it fails
+	// after that, the task fails saying so.
+	served := false
+	defer e.snaps.forget(r.task.UID)
+	complete := func(f *os.File, res snapshot.WriteResult) {
+		rf, err := os.Open(f.Name())
+		if err != nil {
+			return // readers wait for the stored file
+		}
+		st := stored(e.snaps.storedPath(uid, res.Metadata.CreatedAt), res.CompressedSize, res.Metadata)
+		st.ReusedFiles, st.ReusedBytes = res.ReusedFiles, res.ReusedBytes
+		e.snaps.announce(r.task.UID, rf, st)
+		served = true
+	}
+	storeFailed := func(err error) (any, error) {
+		if served {
+			e.log.Error("a snapshot archive served to readers once complete was not stored", "index", uid, "task", r.task.UID, "err", err)
+			d.StoreError = err.Error()
+			return d, fmt.Errorf("%w (the archive was complete and served to readers before this failure; it is not in the store)", err)
+		}
 		return d, err
+	}
+	tmp, res, err := e.writeArchive(ctx, r, ckdir, cp, start, complete)
+	if err != nil {
+		return storeFailed(err)
 	}
 	ok := false
 	defer func() {
@@ -212,16 +235,18 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 	r.prog.at(3, 0, 0)
 	created := res.Metadata.CreatedAt
 	if err := r.note(func(q *request) { q.ArchiveCreatedAt = &created }); err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+		return storeFailed(fmt.Errorf("snapshot of %q: %w", uid, err))
 	}
 	if h := e.hooks.beforeStore; h != nil {
 		if err := h(ctx, r.task); err != nil {
-			return d, err
+			return storeFailed(err)
 		}
 	}
-	s, err := e.snaps.add(uid, tmp, res.Metadata, e.opts.SnapshotKeep)
+	ix := res.Index
+	ix.DatabaseID = cp.ID
+	s, err := e.snaps.add(uid, tmp, res.Metadata, &ix, e.opts.SnapshotKeep)
 	if err != nil {
-		return d, fmt.Errorf("snapshot of %q: %w", uid, err)
+		return storeFailed(fmt.Errorf("snapshot of %q: %w", uid, err))
 	}
 	ok = true
 	d = s.details(false)
@@ -231,8 +256,9 @@ func (e *Engine) createSnapshot(ctx context.Context, r *run) (any, error) {
 
 // writeArchive writes the archive of checkpoint cp (in ckdir) to a new
 // file in DATA/tmp, synced and closed, and returns its path; on failure the
-// file is gone.
-func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp index.Checkpoint, start time.Time) (string, snapshot.WriteResult, error) {
+// file is gone. complete is called with the file once the archive's bytes
+// are all written, before it is synced.
+func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp index.Checkpoint, start time.Time, complete func(*os.File, snapshot.WriteResult)) (string, snapshot.WriteResult, error) {
 	uid := r.task.IndexUID
 	tmp, err := os.CreateTemp(e.store.TmpDir(), fmt.Sprintf("snapshot-%d-*.tmp", r.task.UID))
 	if err != nil {
@@ -253,6 +279,9 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 		CreatedAt:           start.UTC(),
 		PebbleFormatVersion: cp.PebbleFormat,
 	}
+	// Through a rate limiter (or with a copy to -o's output), reused
+	// members are copied by reads and writes through it; else by
+	// copy_file_range.
 	var out io.Writer = tmp
 	if e.opts.SnapshotRateLimit > 0 {
 		out = newRateWriter(ctx, tmp, e.opts.SnapshotRateLimit)
@@ -260,10 +289,21 @@ func (e *Engine) writeArchive(ctx context.Context, r *run, ckdir string, cp inde
 	if r.output != nil {
 		out = io.MultiWriter(out, &teeWriter{w: r.output})
 	}
+	prev, why := e.snaps.reusable(uid, cp.ID)
+	if prev != nil {
+		defer prev.File.Close()
+		opts.Reuse = prev
+	} else {
+		e.log.Debug("snapshot compresses every file", "index", uid, "reason", why)
+	}
 	stopWriteback := startWriteback(tmp)
 	res, err := snapshot.Write(ctx, out, ckdir, meta, opts)
 	stopWriteback()
+	if err == nil && res.ReuseNote != "" {
+		e.log.Info("previous snapshot not reused", "index", uid, "reason", res.ReuseNote)
+	}
 	if err == nil {
+		complete(tmp, res)
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

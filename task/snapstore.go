@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/idxfs/idxfs/snapshot"
 )
 
@@ -29,12 +31,18 @@ type StoredSnapshot struct {
 	IndexUpdatedAt time.Time `json:"indexUpdatedAt"`
 	Documents      uint64    `json:"numberOfDocuments"`
 	CreatedAt      time.Time `json:"createdAt"`
+	// ReusedFiles files of the index, ReusedBytes bytes, had their members
+	// copied from the previous snapshot (0 when the store has no record of
+	// it: a snapshot of an older version, or one without its member index).
+	ReusedFiles int   `json:"reusedFiles"`
+	ReusedBytes int64 `json:"reusedBytes"`
 }
 
 func (s StoredSnapshot) details(reused bool) SnapshotCreationDetails {
 	return SnapshotCreationDetails{
 		IndexUID: s.IndexUID, Path: s.Path, Size: s.Size, IndexVersion: s.IndexVersion,
 		NumberOfDocuments: s.Documents, Reused: reused,
+		ReusedFiles: s.ReusedFiles, ReusedBytes: s.ReusedBytes,
 	}
 }
 
@@ -57,6 +65,21 @@ type snapStore struct {
 	// writing lists, per index uid, the snapshot creations writing an
 	// archive (claim): a creation of the same index state waits for them.
 	writing map[string][]*writer
+	// complete holds, per snapshot creation task, its archive once all its
+	// bytes are written, before it is synced and stored (announce), for
+	// readers that need only the bytes (SnapshotEarly). changed is closed
+	// (and replaced) at every announce.
+	complete map[uint64]completeArchive
+	changed  chan struct{}
+}
+
+// completeArchive is an archive whose bytes are complete: the open file
+// (the creation's own descriptor; readers get a dup) and what the store
+// will record of it.
+type completeArchive struct {
+	f      *os.File
+	st     StoredSnapshot
+	stored chan struct{} // closed by forget: the store step is over
 }
 
 // writer is a snapshot creation writing an archive of an index state.
@@ -67,7 +90,8 @@ type writer struct {
 }
 
 func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
-	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{}}
+	s := &snapStore{dir: dir, log: log, newest: map[string]StoredSnapshot{}, writing: map[string][]*writer{},
+		complete: map[uint64]completeArchive{}, changed: make(chan struct{})}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("task: snapshot store: %w", err)
 	}
@@ -79,6 +103,7 @@ func openSnapStore(dir string, log *slog.Logger) (*snapStore, error) {
 		if !d.IsDir() {
 			continue
 		}
+		s.removeOrphanIndexes(d.Name())
 		if err := s.loadNewestLocked(d.Name()); err != nil {
 			return nil, err
 		}
@@ -208,7 +233,11 @@ func readStored(path string) (StoredSnapshot, error) {
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
-	return stored(path, st.Size(), md), nil
+	ss := stored(path, st.Size(), md)
+	if ix, err := readMemberIndex(path, st.Size()); err == nil {
+		ss.ReusedFiles, ss.ReusedBytes = ix.ReusedFiles, ix.ReusedBytes
+	}
+	return ss, nil
 }
 
 func stored(path string, size int64, md snapshot.Metadata) StoredSnapshot {
@@ -294,8 +323,9 @@ func (s *snapStore) recorded(uid, path string) (StoredSnapshot, bool) {
 }
 
 // add moves the completed archive tmpPath into the store, mode StoredMode,
-// then removes the oldest snapshots of uid beyond keep.
-func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (StoredSnapshot, error) {
+// with its member index ix (if not nil) next to it, then removes the oldest
+// snapshots of uid beyond keep.
+func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, ix *snapshot.MemberIndex, keep int) (StoredSnapshot, error) {
 	if err := os.Chmod(tmpPath, StoredMode); err != nil {
 		return StoredSnapshot{}, err
 	}
@@ -303,10 +333,21 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	if err != nil {
 		return StoredSnapshot{}, err
 	}
-	dir := filepath.Join(s.dir, uid)
-	name := fmt.Sprintf("%s_%s%s", uid, md.CreatedAt.UTC().Format(storedTimeFormat), SnapshotSuffix)
-	final := filepath.Join(dir, name)
-	if err := s.link(dir, tmpPath, final); err != nil {
+	final := s.storedPath(uid, md.CreatedAt)
+	dir := filepath.Dir(final)
+	// The member index first, synced: a crash before the archive's link
+	// leaves an index without its archive, which the next start removes
+	// (and which nothing reads meanwhile: the archive is looked up first).
+	var ixTmp string
+	if ix != nil {
+		var err error
+		if ixTmp, err = writeMemberIndexTmp(filepath.Dir(tmpPath), *ix); err != nil {
+			s.log.Warn("snapshot member index not written: the next snapshot of the index compresses every file", "index", uid, "err", err)
+		} else {
+			defer os.Remove(ixTmp)
+		}
+	}
+	if err := s.link(dir, tmpPath, final, ixTmp); err != nil {
 		return StoredSnapshot{}, err
 	}
 	os.Remove(tmpPath)
@@ -314,6 +355,9 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		return StoredSnapshot{}, err
 	}
 	st := stored(final, fi.Size(), md)
+	if ix != nil {
+		st.ReusedFiles, st.ReusedBytes = ix.ReusedFiles, ix.ReusedBytes
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,7 +374,7 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 		if p == s.newest[uid].Path {
 			continue
 		}
-		if err := os.Remove(p); err != nil {
+		if err := removeStored(p); err != nil {
 			s.log.Warn("remove old snapshot", "path", p, "err", err)
 		} else {
 			s.log.Info("removed old snapshot", "index", uid, "path", p)
@@ -339,11 +383,91 @@ func (s *snapStore) add(uid, tmpPath string, md snapshot.Metadata, keep int) (St
 	return st, nil
 }
 
+// storedPath is where add stores the snapshot of uid created at createdAt.
+func (s *snapStore) storedPath(uid string, createdAt time.Time) string {
+	return filepath.Join(s.dir, uid, fmt.Sprintf("%s_%s%s", uid, createdAt.UTC().Format(storedTimeFormat), SnapshotSuffix))
+}
+
+// announce makes f, the complete archive of snapshot creation task tuid,
+// available to SnapshotEarly until forget.
+func (s *snapStore) announce(tuid uint64, f *os.File, st StoredSnapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.complete[tuid] = completeArchive{f: f, st: st, stored: make(chan struct{})}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// forget ends what announce started (the task is about to finish),
+// closing the creation's descriptor; readers keep theirs. The entry stays,
+// closed, until a settle has seen its task finished.
+func (s *snapStore) forget(tuid uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.complete[tuid]; ok && a.f != nil {
+		a.f.Close()
+		a.f = nil
+		close(a.stored)
+		s.complete[tuid] = a
+	}
+}
+
+// settle waits until no snapshot creation of uid ("": of any index) has an
+// archive that a reader got before the store: its store step done and its
+// task finished. What shows the store or the tasks (listings, FreshSnapshot,
+// the status files) then shows what a reader of such an archive expects —
+// the snapshot stored (or, if storing failed, the task failed) — as it did
+// when the reader waited for the store.
+func (e *Engine) settle(uid string) {
+	s := e.snaps
+	for {
+		s.mu.Lock()
+		var tuid uint64
+		var stored chan struct{}
+		for id, a := range s.complete {
+			if uid == "" || a.st.IndexUID == uid {
+				tuid, stored = id, a.stored
+				break
+			}
+		}
+		s.mu.Unlock()
+		if stored == nil {
+			return
+		}
+		<-stored
+		e.Wait(context.Background(), tuid) // finished (or unknown: gone)
+		s.mu.Lock()
+		delete(s.complete, tuid)
+		s.mu.Unlock()
+	}
+}
+
+// SettleSnapshots is settle for the mount's status files.
+func (e *Engine) SettleSnapshots(uid string) { e.settle(uid) }
+
+// completed returns a new descriptor of the complete archive of task tuid,
+// if it was announced; else a channel closed at the next announce.
+func (s *snapStore) completed(tuid uint64) (*os.File, StoredSnapshot, <-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.complete[tuid]
+	if !ok || a.f == nil {
+		return nil, StoredSnapshot{}, s.changed, nil
+	}
+	fd, err := unix.Dup(int(a.f.Fd()))
+	if err != nil {
+		return nil, StoredSnapshot{}, nil, &os.PathError{Op: "dup", Path: a.f.Name(), Err: err}
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), a.f.Name()), a.st, nil, nil
+}
+
 // link makes the index directory dir if need be and links tmpPath into it
 // as final, under s.mu: DeleteSnapshot takes a directory away when it
 // empties it, and must not in between. Link, not rename: it never replaces
-// an existing snapshot.
-func (s *snapStore) link(dir, tmpPath, final string) error {
+// an existing snapshot. The member index ixTmp, if not "", is linked first
+// (see add).
+func (s *snapStore) link(dir, tmpPath, final, ixTmp string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
@@ -352,7 +476,17 @@ func (s *snapStore) link(dir, tmpPath, final string) error {
 	if err := checkStoreDir(dir); err != nil {
 		return err
 	}
-	return os.Link(tmpPath, final)
+	if ixTmp != "" {
+		os.Remove(memberIndexPath(final)) // a stale one: never ours to keep
+		if err := os.Link(ixTmp, memberIndexPath(final)); err != nil {
+			s.log.Warn("snapshot member index not stored", "path", final, "err", err)
+		}
+	}
+	if err := os.Link(tmpPath, final); err != nil {
+		os.Remove(memberIndexPath(final))
+		return err
+	}
+	return nil
 }
 
 // list returns the stored snapshots of uid ("" for every index), oldest
@@ -385,11 +519,18 @@ func (s *snapStore) list(uid string) ([]StoredSnapshot, error) {
 
 // Snapshots lists the stored snapshots of index uid, or of every index if
 // uid is "", oldest first within an index.
-func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) { return e.snaps.list(uid) }
+func (e *Engine) Snapshots(uid string) ([]StoredSnapshot, error) {
+	e.settle(uid)
+	return e.snaps.list(uid)
+}
 
 // FreshSnapshot returns the stored snapshot of index uid's current state, if
-// there is one. It starts no work and reads no archive.
+// there is one. It starts no work and reads no archive; it waits for a
+// store step in flight for uid (see SnapshotEarly).
 func (e *Engine) FreshSnapshot(ctx context.Context, uid string) (StoredSnapshot, bool, error) {
+	// A snapshot whose reader got it before the store did is stored (or
+	// not) in a moment: the answer waits for it, as the listings do.
+	e.settle(uid)
 	info, err := e.store.Get(ctx, uid)
 	if err != nil {
 		return StoredSnapshot{}, false, err
@@ -408,7 +549,48 @@ func (e *Engine) Snapshot(ctx context.Context, uid string) (StoredSnapshot, erro
 	if err != nil || tuid == 0 {
 		return st, err
 	}
-	t, err := e.Wait(ctx, tuid)
+	return e.createdSnapshot(e.Wait(ctx, tuid))
+}
+
+// SnapshotEarly is Snapshot for a reader that needs only the archive's
+// bytes: if a snapshot is created, it returns once the archive is complete,
+// with f open on it, while the store syncs and stores it (the archive checks
+// itself: its SHA-256 sums and CRCs). If the store then fails, the task
+// fails and says so; f still holds the complete archive. With a fresh
+// stored snapshot, or once the task finished, f is nil: open st.Path.
+func (e *Engine) SnapshotEarly(ctx context.Context, uid string) (st StoredSnapshot, f *os.File, err error) {
+	st, tuid, err := e.freshOrCreation(ctx, uid)
+	if err != nil || tuid == 0 {
+		return st, nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type waited struct {
+		t   Task
+		err error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		t, err := e.Wait(wctx, tuid)
+		done <- waited{t, err}
+	}()
+	for {
+		f, st, changed, err := e.snaps.completed(tuid)
+		if err != nil || f != nil {
+			return st, f, err
+		}
+		select {
+		case <-changed:
+		case w := <-done:
+			st, err := e.createdSnapshot(w.t, w.err)
+			return st, nil, err
+		}
+	}
+}
+
+// createdSnapshot is the stored snapshot of t, a snapshot creation waited
+// for (err: the wait's).
+func (e *Engine) createdSnapshot(t Task, err error) (StoredSnapshot, error) {
 	if err != nil {
 		return StoredSnapshot{}, err
 	}

@@ -40,7 +40,10 @@ type StoredFile struct {
 
 // SnapshotDirs lists the indexes that have a directory in the snapshot
 // store (deleted indexes' included: their snapshots are backups), sorted.
-func (e *Engine) SnapshotDirs() ([]string, error) { return e.snaps.uids() }
+func (e *Engine) SnapshotDirs() ([]string, error) {
+	e.settle("")
+	return e.snaps.uids()
+}
 
 // SnapshotDir returns the directory of index uid in the snapshot store, or
 // the store itself for uid "". A uid whose directory is missing or is not a
@@ -64,6 +67,7 @@ func (e *Engine) SnapshotDir(uid string) (StoreDir, error) {
 // index for uid "", oldest first within an index, reading no archive. For a
 // uid, a missing directory is ENOENT (see SnapshotDir).
 func (e *Engine) SnapshotFiles(uid string) ([]StoredFile, error) {
+	e.settle(uid)
 	uids := []string{uid}
 	if uid == "" {
 		var err error
@@ -94,6 +98,7 @@ func (e *Engine) SnapshotFiles(uid string) ([]StoredFile, error) {
 // no archive. A name that is no stored snapshot file (no SnapshotSuffix, a
 // symbolic link, a directory, missing) is ENOENT.
 func (e *Engine) SnapshotFile(uid, name string) (StoredFile, error) {
+	e.settle(uid)
 	if _, _, err := e.snaps.indexDir(uid); err != nil {
 		return StoredFile{}, err
 	}
@@ -285,7 +290,7 @@ func (e *Engine) DeleteSnapshot(f StoredFile) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir := filepath.Join(s.dir, f.IndexUID)
-	if err := os.Remove(f.Path); errors.Is(err, os.ErrNotExist) {
+	if err := removeStored(f.Path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w", f.Path, ErrStoredSnapshotNotFound)
 	} else if err != nil {
 		return fmt.Errorf("delete snapshot: %w", err)

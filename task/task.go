@@ -113,6 +113,14 @@ type SnapshotCreationDetails struct {
 	NumberOfDocuments uint64    `json:"numberOfDocuments,omitempty"`
 	Reused            bool      `json:"reused"`
 	ArchiveDuration   *Duration `json:"archiveDuration,omitempty"`
+	// ReusedFiles files of the index, of ReusedBytes bytes in all, were
+	// not compressed again: their members were copied from the previous
+	// snapshot of the same database (docs/FORMAT.md §4, "Reuse").
+	ReusedFiles int   `json:"reusedFiles"`
+	ReusedBytes int64 `json:"reusedBytes"`
+	// StoreError says why an archive that a reader already had (open
+	// returned once its bytes were complete) was not stored after all.
+	StoreError string `json:"storeError,omitempty"`
 }
 
 // SnapshotImportDetails are the details of a singleIndexSnapshotImport task.

@@ -657,7 +657,21 @@ func (b *mountBackend) snapshot(ctx context.Context, w waitOptions, r task.Reque
 		if err != nil {
 			return err
 		}
-		return f.Close()
+		f.Close()
+		// The open returns once the archive's bytes are complete; the task
+		// stores it behind (README, "Incremental snapshots"): wait for it.
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+		for {
+			if t, ok := find(); !ok || t.Status.Finished() {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
+		}
 	}
 	none := func() (task.Task, error) {
 		data, err := os.ReadFile(b.path("indexes", r.IndexUID, "status.json"))

@@ -56,6 +56,9 @@ func summary(t task.Task) string {
 		if d.Reused {
 			how = "reused (index unchanged since)"
 		}
+		if d.ReusedFiles > 0 {
+			how += fmt.Sprintf(" (%s, %s, reused from the previous snapshot)", task.Count(d.ReusedFiles, "file"), task.HumanBytes(d.ReusedBytes))
+		}
 		return fmt.Sprintf("snapshot of %q %s: %s, %s, %s, index version %d (task %d%s)",
 			t.IndexUID, how, d.Path, task.HumanBytes(d.Size), task.Count(d.NumberOfDocuments, "document"), d.IndexVersion, t.UID, took)
 	case task.SingleIndexSnapshotImport:

@@ -221,7 +221,7 @@ func TestProgressBarThroughMountOnTTY(t *testing.T) {
 	if !regexp.MustCompile(`3/4 writing archive +\[[=> ]+\] +\d+\.\d% [\d.]+ [KM]iB/[\d.]+ MiB [\d.]+ [KM]iB/s ETA \d+s`).MatchString(s) {
 		t.Errorf("snapshot create through the mount: no bar with step, percentage, bytes, rate and ETA on the terminal:\n%q", s)
 	}
-	m := regexp.MustCompile(`\n\x1b\[1A\x1b\[Jsnapshot of "big" created: (/\S+), [\d.]+ MiB, 3001 documents, index version \d+ \(task \d+, [\d.]+m?s\)\n(/\S+)\n$`).FindStringSubmatch(s)
+	m := regexp.MustCompile(`\n\x1b\[1A\x1b\[Jsnapshot of "big" created(?: \(\d+ files?, [\d.]+ [KMG]?i?B, reused from the previous snapshot\))?: (/\S+), [\d.]+ MiB, 3001 documents, index version \d+ \(task \d+, [\d.]+m?s\)\n(/\S+)\n$`).FindStringSubmatch(s)
 	if m == nil || m[1] != m[2] {
 		t.Errorf("snapshot create through the mount: the bar is not erased before the summary and the path:\n%q", s[max(len(s)-400, 0):])
 	}
