@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -131,7 +132,21 @@ func TestMetrics(t *testing.T) {
 		if got := value(after, "idxfs_index_documents", "index", uid); got != float64(info.Documents) || got != 300 {
 			t.Errorf("%s: documents %v, store says %d", uid, got, info.Documents)
 		}
-		if got := value(after, "idxfs_index_size_bytes", "index", uid); got != float64(info.SizeOnDisk) {
+		// pebble may still settle a freshly opened database (its WAL,
+		// a flush) between a scrape and Get: the two must agree once
+		// it is idle.
+		var got float64
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			got = value(scrape(t, h), "idxfs_index_size_bytes", "index", uid)
+			if info, err = st.Get(ctx, uid); err != nil {
+				t.Fatal(err)
+			}
+			if got == float64(info.SizeOnDisk) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got != float64(info.SizeOnDisk) {
 			t.Errorf("%s: size %v, store says %d", uid, got, info.SizeOnDisk)
 		}
 		for _, name := range []string{"idxfs_pebble_l0_files", "idxfs_pebble_compactions_total", "idxfs_pebble_memtable_size_bytes", "idxfs_pebble_wal_size_bytes", "idxfs_pebble_disk_space_bytes"} {
