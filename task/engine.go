@@ -43,6 +43,9 @@ type Options struct {
 	// MaxImportSize is the most bytes an imported archive may expand to.
 	// Default: no limit but the free disk space.
 	MaxImportSize int64
+	// ImportConcurrency is how many members an import inflates at once.
+	// Default: GOMAXPROCS.
+	ImportConcurrency int
 	// ProgressInterval is how often the progress of processing tasks is
 	// persisted. Default: 1s.
 	ProgressInterval time.Duration

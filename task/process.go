@@ -360,6 +360,7 @@ func (e *Engine) importSnapshot(ctx context.Context, r *run) (any, error) {
 	defer func() { release() }()
 	opts := snapshot.ReadOptions{
 		MaxExpandedSize: e.opts.MaxImportSize,
+		Concurrency:     e.opts.ImportConcurrency,
 		Progress:        func(p snapshot.Progress) { r.prog.at(1, p.BytesDone, p.BytesTotal) },
 		// Checked again once the metadata is read, before any file is
 		// written: an index of that name may have appeared meanwhile.

@@ -142,6 +142,7 @@ func runMount(ctx context.Context, g globalOptions, o mountOptions, mnt string) 
 			return mountError{err}
 		}
 	}
+	leaveRoomForRequests()
 	// The mountpoint first: a mount that cannot mount must not open the
 	// data dir (which empties tmp/) nor run the task queue.
 	if g.DataDir != "" {

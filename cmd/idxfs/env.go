@@ -186,7 +186,8 @@ func openEnvMode(g globalOptions, run, readOnly bool) (*env, error) {
 	g.opened.set(st)
 	eng, err := task.Open(task.Options{
 		Store: st, Logger: log, Workers: g.Workers, SnapshotKeep: g.Keep, Version: version(),
-		Archive: snapshot.WriteOptions{Level: g.Level}, SnapshotRateLimit: rate,
+		Archive: snapshot.WriteOptions{Level: g.Level, Concurrency: cores}, SnapshotRateLimit: rate,
+		ImportConcurrency: cores,
 	})
 	if err != nil {
 		st.Close()
