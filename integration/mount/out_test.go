@@ -267,12 +267,21 @@ poll:
 			t.Errorf("percentage fell: %v", seen)
 		}
 	}
-	b, err := os.ReadFile(e.path("tasks", strconv.FormatUint(uid, 10)+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// open returned once the archive's bytes were complete; the task stores
+	// the file (fsync, link) behind the read and then ends (README).
+	var b []byte
 	var tk task
-	json.Unmarshal(b, &tk)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if b, err = os.ReadFile(e.path("tasks", strconv.FormatUint(uid, 10)+".json")); err != nil {
+			t.Fatal(err)
+		}
+		tk = task{}
+		json.Unmarshal(b, &tk)
+		if tk.Status != "processing" || time.Now().After(deadline) {
+			break
+		}
+	}
 	var d struct {
 		Path              string
 		Size              int64
