@@ -242,8 +242,8 @@ func TestMountAsNormalUser(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
 	os.Chmod(base, 0o755)
-	data, mnt := filepath.Join(base, "data"), filepath.Join(base, "mnt")
-	for _, p := range []string{data, mnt} {
+	data, mnt, work := filepath.Join(base, "data"), filepath.Join(base, "mnt"), filepath.Join(base, "work")
+	for _, p := range []string{data, mnt, work} {
 		os.Mkdir(p, 0o755)
 		os.Chown(p, uid, gid)
 	}
@@ -285,6 +285,19 @@ func TestMountAsNormalUser(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(mnt, "status")); err == nil {
 		t.Error("root could read a mount made without --allow-other")
+	}
+	// A snapshot out and an import back in, as the user: the import
+	// streams through the user's daemon, which parks bytes in the user's
+	// DATA/tmp.
+	archive := filepath.Join(work, "mine.tar.gz")
+	if r := run(t, nil, "setpriv", as("cp", filepath.Join(mnt, "indexes", "mine", "snapshot.tar.gz"), archive)...); r.code != 0 {
+		t.Fatalf("cp of the snapshot as the user: %v", r)
+	}
+	if r := run(t, nil, "setpriv", as("cp", archive, filepath.Join(mnt, "import", "copy"))...); r.code != 0 {
+		t.Fatalf("cp into import/ as the user: %v", r)
+	}
+	if r := run(t, nil, "setpriv", as("cat", filepath.Join(mnt, "indexes", "copy", "status"))...); r.code != 0 || !strings.Contains(r.stdout, "copy") {
+		t.Errorf("the imported index, as the user: %v", r)
 	}
 	must(t, "setpriv", as(bin, "unmount", mnt)...)
 	select {
